@@ -1,0 +1,99 @@
+package client
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+)
+
+// Progress stages reported through Config.OnProgress.
+const (
+	// StageDownload counts snapshot bytes received (Total: the snapshot size).
+	StageDownload = "download"
+	// StageHints counts database entries folded into the hints (Total: C*W).
+	// It runs together with StageDownload: hints are built while streaming.
+	StageHints = "hints"
+	// StageDeltas counts per-epoch delta files applied (Total: files needed).
+	StageDeltas = "deltas"
+)
+
+// Progress is one progress report. Done and Total are in the stage's unit.
+type Progress struct {
+	Stage       string
+	Done, Total int64
+}
+
+// Config configures a Client.
+type Config struct {
+	// CDN is the base URL serving manifest.json, head.json, the snapshot and
+	// deltas/<epoch>.delta, for example http://127.0.0.1:8081.
+	CDN string
+	// PIR is the base URL of the pir-server (POST /v1/query).
+	PIR string
+	// HTTP is the client used for every request; nil means http.DefaultClient.
+	HTTP *http.Client
+	// Store keeps the state between runs; nil keeps it in memory only.
+	Store Store
+	// OnProgress, when set, receives progress reports (called from the
+	// goroutine running Sync or Lookup; keep it cheap).
+	OnProgress func(Progress)
+	// Rand is the randomness for hint keys and query shuffling; nil means
+	// crypto/rand.Reader.
+	Rand io.Reader
+	// Logger receives operational messages (never an address, position or
+	// anything derived from a lookup); nil discards them.
+	Logger *slog.Logger
+	// SnapshotTee, when set, receives every snapshot byte as it streams in
+	// (after it is hashed); plinko verify uses it to keep one entry. A client
+	// that keeps state leaves it nil.
+	SnapshotTee io.Writer
+}
+
+// Result is the outcome of one private lookup.
+type Result struct {
+	// Gwei is the balance; 0 when the address is not in the database.
+	Gwei uint64
+	// Found reports whether the address has an entry in the database.
+	Found bool
+	// Epoch, Block and BlockHash name the database state the answer was
+	// computed on (the pir-server's epoch, to which the hints were brought).
+	Epoch     uint64
+	Block     uint64
+	BlockHash [32]byte
+}
+
+// Status describes the client's state.
+type Status struct {
+	// Synced is false until hints exist (first Sync, or state loaded).
+	Synced bool
+	// Epoch, Block and BlockHash are the database state the hints are at.
+	Epoch     uint64
+	Block     uint64
+	BlockHash [32]byte
+	// QueriesLeft is how many PIR queries the hints allow before a refresh;
+	// a lookup uses 3 and Lookup refreshes on its own when fewer remain.
+	QueriesLeft int
+	// Entries is the number of database entries (the keyword table size).
+	Entries uint64
+}
+
+// Errors callers branch on (all returned wrapped; use errors.Is).
+var (
+	// ErrSnapshotChecksum: the snapshot's size or sha256 differs from the
+	// manifest. Nothing from it was kept.
+	ErrSnapshotChecksum = errors.New("snapshot does not match the manifest's size and sha256")
+	// ErrCorruptState: saved client state failed verification. The client
+	// discards such state and rebuilds from the snapshot.
+	ErrCorruptState = errors.New("saved client state is corrupt")
+	// ErrStorage: the Store failed to save (disk or browser storage full?).
+	ErrStorage = errors.New("saving client state failed")
+	// ErrServer: a server answered with an unexpected HTTP status.
+	ErrServer = errors.New("server error")
+	// ErrIncompatible: the published data uses a format or parameters this
+	// client does not support.
+	ErrIncompatible = errors.New("published data is incompatible with this client")
+	// ErrServerBehind: the pir-server answered from an older epoch than the
+	// client's hints, twice.
+	ErrServerBehind = errors.New("pir-server is behind the client's epoch")
+)

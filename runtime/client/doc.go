@@ -1,0 +1,27 @@
+// Package client is the Plinko PIR client: it keeps hints built from the
+// public snapshot, keeps them fresh with per-epoch xor deltas, and looks
+// balances up privately. It is used by `plinko balance`, `plinko verify` and
+// the wallet's WebAssembly, so the core uses only net/http (fetch in wasm) and
+// keeps its state behind the Store interface (a directory for the CLI,
+// IndexedDB in the browser). No cgo, no go-ethereum.
+//
+// Usage:
+//
+//	c, err := client.New(client.Config{CDN: cdnURL, PIR: pirURL, Store: client.NewDirStore(dir)})
+//	err = c.Sync(ctx)                      // first time: stream snapshot, build hints; later: apply deltas
+//	res, err := c.Lookup(ctx, addr)        // res.Gwei, res.Found, res.Epoch, res.Block, res.BlockHash
+//	st := c.Status()                       // epoch, block, queries left
+//
+// What leaves the machine: GET requests for manifest.json, head.json, the
+// snapshot and deltas/<epoch>.delta (the same for every client), and POST
+// /v1/query bodies that hold Plinko queries. A lookup always sends exactly
+// three queries (the address's three cuckoo positions; a decoy for a position
+// already answered from the cache), found or not. The address, the positions
+// and anything derived from them are never sent otherwise, never logged and
+// never put in a URL.
+//
+// Crash safety: a query consumes a hint. The client saves its state (with the
+// hint marked used) BEFORE the query is sent, so a crash can lose hints but
+// never reuse one. A state that fails to verify is discarded and rebuilt
+// from the snapshot with a fresh key.
+package client

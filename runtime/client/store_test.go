@@ -1,0 +1,63 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestDirStoreRoundTripAndCorruption(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "state")
+	s := NewDirStore(dir)
+	if got, err := s.Load(ctx); got != nil || err != nil {
+		t.Fatalf("empty store: %v, %v", got, err)
+	}
+	want := []byte("hints and epoch")
+	if err := s.Save(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(ctx, append(want, '!')); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Load(ctx)
+	if err != nil || !bytes.Equal(got, append(want, '!')) {
+		t.Fatalf("load = %q, %v", got, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("temp files left behind: %v", entries)
+	}
+	raw, _ := os.ReadFile(s.Path())
+	raw[0] ^= 1
+	if err := os.WriteFile(s.Path(), raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load(ctx); !errors.Is(err, ErrCorruptState) {
+		t.Fatalf("flipped bit: %v", err)
+	}
+	if err := os.WriteFile(s.Path(), raw[:10], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load(ctx); !errors.Is(err, ErrCorruptState) {
+		t.Fatalf("truncated: %v", err)
+	}
+}
+
+func TestMemStoreCopies(t *testing.T) {
+	ctx := context.Background()
+	var m MemStore
+	if got, err := m.Load(ctx); got != nil || err != nil {
+		t.Fatal("empty store not empty")
+	}
+	b := []byte("abc")
+	_ = m.Save(ctx, b)
+	b[0] = 'x'
+	got, _ := m.Load(ctx)
+	if string(got) != "abc" {
+		t.Fatalf("store shares the caller's buffer: %q", got)
+	}
+}
