@@ -41,7 +41,9 @@ func (d Dir) DeltaPath(epoch uint64) string {
 
 // DeltaName is the slash-separated name of an epoch's delta relative to the
 // directory (also its URL path under the CDN root).
-func DeltaName(epoch uint64) string { return DeltasDir + "/" + strconv.FormatUint(epoch, 10) + ".delta" }
+func DeltaName(epoch uint64) string {
+	return DeltasDir + "/" + strconv.FormatUint(epoch, 10) + ".delta"
+}
 
 // SnapshotName is the content-addressed file name of a snapshot.
 func SnapshotName(sum [32]byte) string { return "snapshot-" + hex.EncodeToString(sum[:]) + ".bin" }
