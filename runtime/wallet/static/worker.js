@@ -1,0 +1,125 @@
+// The wallet's Web Worker: runs the Go PIR client (runtime/client compiled to
+// WebAssembly) off the page's thread, and gives it the two browser services it
+// needs: IndexedDB for its state and WebCrypto AES-CTR for bulk keystream.
+'use strict';
+
+let api = null;          // set by the Go side through plinkoReady
+let apiReady = null;     // promise of api
+
+// Progress from Go, throttled to about 10 messages a second per stage.
+const lastProgress = {};
+self.plinkoProgress = (stage, done, total) => {
+  const now = performance.now();
+  if (done < total && lastProgress[stage] && now - lastProgress[stage] < 100) return;
+  lastProgress[stage] = now;
+  postMessage({ ev: 'progress', stage, done, total });
+};
+self.plinkoPhase = (text) => postMessage({ ev: 'phase', text });
+
+// IndexedDB: one object store, one record per deployment (keyed by CDN URL).
+// A put commits in one transaction, so a reader sees the old or the new state,
+// never a mix; 'strict' durability waits until it is on disk.
+const DB_NAME = 'plinko-wallet', STORE = 'state';
+let dbPromise = null;
+function openDB() {
+  if (!dbPromise) {
+    dbPromise = new Promise((resolve, reject) => {
+      const req = indexedDB.open(DB_NAME, 1);
+      req.onupgradeneeded = () => req.result.createObjectStore(STORE);
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => { dbPromise = null; reject(storageError(req.error, 'opening IndexedDB')); };
+      req.onblocked = () => reject(new Error('IndexedDB is blocked by another tab of this wallet; close it and reload'));
+    });
+  }
+  return dbPromise;
+}
+function storageError(err, what) {
+  const e = new Error(what + ': ' + (err ? err.name + ': ' + err.message : 'unknown error'));
+  e.quota = !!err && err.name === 'QuotaExceededError';
+  return e;
+}
+function tx(mode, fn) {
+  return openDB().then((db) => new Promise((resolve, reject) => {
+    const t = db.transaction(STORE, mode, { durability: 'strict' });
+    let result;
+    fn(t.objectStore(STORE), (v) => { result = v; });
+    t.oncomplete = () => resolve(result);
+    t.onerror = () => reject(storageError(t.error, 'IndexedDB ' + mode));
+    t.onabort = () => reject(storageError(t.error, 'IndexedDB ' + mode + ' aborted'));
+  }));
+}
+self.plinkoStore = {
+  load: (key) => tx('readonly', (s, set) => {
+    const r = s.get(key);
+    r.onsuccess = () => set(r.result instanceof ArrayBuffer ? new Uint8Array(r.result) : (r.result || null));
+  }),
+  // bytes is a fresh Uint8Array the Go side made for us; store its buffer.
+  save: (key, bytes) => tx('readwrite', (s) => { s.put(bytes.buffer, key); }),
+  remove: (key) => tx('readwrite', (s) => { s.delete(key); }),
+};
+
+// WebCrypto AES-CTR keystream, byte for byte what Go's cipher.NewCTR over a
+// zero buffer gives: the whole 16-byte counter block increments big-endian
+// (length 128).
+let zeros = new Uint8Array(0);
+self.plinkoAES = {
+  importKey: (raw) => crypto.subtle.importKey('raw', raw, { name: 'AES-CTR' }, false, ['encrypt']),
+  keystream: async (key, counter, n) => {
+    if (zeros.length < n) zeros = new Uint8Array(n);
+    const out = await crypto.subtle.encrypt({ name: 'AES-CTR', counter, length: 128 }, key, zeros.subarray(0, n));
+    return new Uint8Array(out);
+  },
+};
+
+self.plinkoReady = (goAPI) => { api = goAPI; };
+
+async function init(cfg) {
+  if (typeof WebAssembly !== 'object') throw Object.assign(new Error('this browser has no WebAssembly'), { kind: 'wasm' });
+  if (!self.crypto || !crypto.subtle) throw Object.assign(new Error('WebCrypto is unavailable (the page must be served over https or from localhost)'), { kind: 'wasm' });
+  postMessage({ ev: 'phase', text: 'Loading the wallet code\u2026' });
+  importScripts(cfg.wasmExec);
+  const go = new Go();
+  let instance;
+  try {
+    const resp = fetch(cfg.wasm);
+    try {
+      instance = (await WebAssembly.instantiateStreaming(resp, go.importObject)).instance;
+    } catch (e) {
+      // A proxy may have changed the MIME type; compile from bytes instead.
+      const r = await fetch(cfg.wasm);
+      if (!r.ok) throw new Error('HTTP ' + r.status);
+      instance = (await WebAssembly.instantiate(await r.arrayBuffer(), go.importObject)).instance;
+    }
+  } catch (e) {
+    throw Object.assign(new Error('loading ' + cfg.wasm + ': ' + (e.message || e)), { kind: e instanceof TypeError ? 'unreachable' : 'wasm' });
+  }
+  go.run(instance).then(() => postMessage({ ev: 'phase', text: 'The wallet code stopped; reload the page.' }));
+  if (!api) throw Object.assign(new Error('the wallet code did not start'), { kind: 'wasm' });
+  await api.init(JSON.stringify({ cdn: cfg.cdn, pir: cfg.pir }));
+}
+
+function errorOf(e) {
+  if (e && typeof e === 'object' && 'kind' in e) return { kind: String(e.kind), message: String(e.message) };
+  return { kind: 'other', message: String(e && e.message || e) };
+}
+
+self.onmessage = async (e) => {
+  const { id, op } = e.data;
+  try {
+    let value;
+    if (op === 'init') {
+      if (!apiReady) apiReady = init(e.data.config);
+      await apiReady;
+    } else {
+      await apiReady;
+      if (op === 'sync') value = JSON.parse(await api.sync());
+      else if (op === 'lookup') value = JSON.parse(await api.lookup(String(e.data.address)));
+      else if (op === 'forget') value = await api.forget();
+      else if (op === 'bench') value = JSON.parse(await api.bench(JSON.stringify(e.data.params)));
+      else throw new Error('unknown operation ' + op);
+    }
+    postMessage({ ev: 'reply', id, value });
+  } catch (err) {
+    postMessage({ ev: 'reply', id, error: errorOf(err) });
+  }
+};
