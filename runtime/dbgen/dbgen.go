@@ -1,0 +1,265 @@
+// Package dbgen reads every account balance from an Ethereum JSON-RPC
+// endpoint at one block and writes the database: the keyword table
+// (runtime/keyword) of `tag || balance gwei` entries, in a dataset database
+// file. See README.md.
+package dbgen
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/plinko-pir/plinko/runtime/dataset"
+	"github.com/plinko-pir/plinko/runtime/keyword"
+)
+
+// Config of one db-gen run.
+type Config struct {
+	RPC       string  // JSON-RPC endpoint (http(s):// or ws(s)://)
+	Block     string  // "latest" (default), a decimal or 0x number, or a 0x block hash
+	Addresses string  // address list file: use batched eth_getBalance instead of debug_accountRange
+	Output    string  // database file to write
+	Load      float64 // keyword table load factor; 0 means keyword.DefaultLoad
+	TableSize uint64  // fixed table size instead of one derived from Load (0: derive)
+	Parallel  int     // calls in flight; 0 means 8
+	Seed      string  // keyword seed as hex; "" derives it from the block hash
+
+	Logger   *slog.Logger // nil: slog.Default()
+	Progress io.Writer    // progress bar target when it is a terminal; nil: os.Stderr
+}
+
+// Result describes a finished run.
+type Result struct {
+	Block     dataset.Hash
+	Number    uint64
+	Accounts  int // accounts read from the node
+	Stored    int // accounts with a non-zero balance, placed in the table
+	TableSize uint64
+	Fetch     time.Duration // reading from the node
+	Total     time.Duration
+}
+
+// Run reads the balances and writes the database file.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	start := time.Now()
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.Output == "" {
+		return nil, errors.New("dbgen: no output path")
+	}
+	if cfg.Parallel == 0 {
+		cfg.Parallel = 8
+	}
+	c, err := rpc.DialContext(ctx, cfg.RPC)
+	if err != nil {
+		return nil, fmt.Errorf("dbgen: connecting to %s: %w", cfg.RPC, err)
+	}
+	defer c.Close()
+	header, err := ResolveBlock(ctx, c, cfg.Block)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Block: dataset.Hash(header.Hash()), Number: header.Number.Uint64()}
+	log.Info("db-gen reading balances", "block", res.Number, "hash", header.Hash(), "mode", mode(cfg))
+
+	rep := newReporter(log, cfg.Progress, cfg.Addresses == "")
+	var accounts []keyword.Account
+	if cfg.Addresses == "" {
+		accounts, err = AccountRange(ctx, c, header.Hash(), cfg.Parallel, rep.update)
+	} else {
+		var f *os.File
+		if f, err = os.Open(cfg.Addresses); err != nil {
+			return nil, fmt.Errorf("dbgen: opening address list: %w", err)
+		}
+		addrs, rerr := ReadAddresses(f)
+		f.Close()
+		if rerr != nil {
+			return nil, rerr
+		}
+		accounts, err = Balances(ctx, c, header.Hash(), addrs, MaxBatch, cfg.Parallel, rep.update)
+	}
+	rep.finish()
+	if err != nil {
+		return nil, fmt.Errorf("dbgen: reading balances at block %d: %w", res.Number, err)
+	}
+	res.Fetch = time.Since(start)
+	res.Accounts = len(accounts)
+	for _, a := range accounts {
+		if a.Balance != 0 {
+			res.Stored++
+		}
+	}
+	log.Info("db-gen read balances", "accounts", res.Accounts, "funded", res.Stored, "seconds", res.Fetch.Seconds(),
+		"accounts_per_s", float64(res.Accounts)/res.Fetch.Seconds())
+
+	table, err := Place(cfg, res.Block, accounts, res.Stored)
+	if err != nil {
+		return nil, err
+	}
+	res.TableSize = table.Params().TableSize
+	db := &dataset.Database{Epoch: res.Number, BlockNumber: res.Number, BlockHash: res.Block, Keyword: table.Params(), Entries: table.Bytes()}
+	if err := dataset.WriteDatabase(cfg.Output, db); err != nil {
+		return nil, fmt.Errorf("dbgen: writing database: %w", err)
+	}
+	res.Total = time.Since(start)
+	log.Info("db-gen wrote database", "path", cfg.Output, "block", res.Number, "table_size", res.TableSize,
+		"load", float64(res.Stored)/float64(res.TableSize), "seconds", res.Total.Seconds())
+	return res, nil
+}
+
+func mode(cfg Config) string {
+	if cfg.Addresses != "" {
+		return "eth_getBalance"
+	}
+	return "debug_accountRange"
+}
+
+// Place builds the keyword table. Without an explicit seed it derives one
+// from the block hash and retries with the next attempt on a tag collision.
+func Place(cfg Config, block dataset.Hash, accounts []keyword.Account, stored int) (*keyword.Table, error) {
+	size := cfg.TableSize
+	if size == 0 {
+		load := cfg.Load
+		if load == 0 {
+			load = keyword.DefaultLoad
+		}
+		var err error
+		if size, err = keyword.TableSizeFor(uint64(stored), load); err != nil {
+			return nil, err
+		}
+	}
+	for attempt := uint32(0); attempt < 4; attempt++ {
+		p := keyword.Params{TableSize: size, Seed: DeriveSeed(block, attempt)}
+		if cfg.Seed != "" {
+			seed, err := keyword.ParseSeed(cfg.Seed)
+			if err != nil {
+				return nil, err
+			}
+			p.Seed = seed
+		}
+		t, err := keyword.Build(p, accounts)
+		if errors.Is(err, keyword.ErrTagCollision) && cfg.Seed == "" {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("dbgen: placing %d accounts in a table of %d: %w", stored, size, err)
+		}
+		return t, nil
+	}
+	return nil, fmt.Errorf("dbgen: %w after 4 seeds", keyword.ErrTagCollision)
+}
+
+// DeriveSeed is the default keyword seed: SHA-256 of a label, the block hash
+// and the attempt number, so a snapshot's seed is fixed by its block and not
+// known before the block exists.
+func DeriveSeed(block dataset.Hash, attempt uint32) [keyword.SeedSize]byte {
+	var buf [22 + 32 + 4]byte
+	copy(buf[:], "plinko-keyword-seed-v1")
+	copy(buf[22:], block[:])
+	binary.LittleEndian.PutUint32(buf[54:], attempt)
+	return sha256.Sum256(buf[:])
+}
+
+// ResolveBlock returns the header of "latest"/"", a block number (decimal
+// or 0x) or a 0x block hash.
+func ResolveBlock(ctx context.Context, c *rpc.Client, block string) (*types.Header, error) {
+	var h *types.Header
+	var err error
+	switch {
+	case block == "" || block == "latest":
+		err = c.CallContext(ctx, &h, "eth_getBlockByNumber", "latest", false)
+	case strings.HasPrefix(block, "0x") && len(block) == 66:
+		err = c.CallContext(ctx, &h, "eth_getBlockByHash", common.HexToHash(block), false)
+	default:
+		base := 10
+		if strings.HasPrefix(block, "0x") {
+			base = 16
+		}
+		n, perr := strconv.ParseUint(strings.TrimPrefix(block, "0x"), base, 64)
+		if perr != nil {
+			return nil, fmt.Errorf("dbgen: block %q is neither latest, a number nor a hash", block)
+		}
+		err = c.CallContext(ctx, &h, "eth_getBlockByNumber", "0x"+new(big.Int).SetUint64(n).Text(16), false)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dbgen: looking up block %q: %w", block, err)
+	}
+	if h == nil {
+		return nil, fmt.Errorf("dbgen: block %q not found", block)
+	}
+	return h, nil
+}
+
+// reporter shows progress as a bar on a terminal and as slog lines otherwise.
+type reporter struct {
+	mu       sync.Mutex
+	log      *slog.Logger
+	bar      *progressbar.ProgressBar
+	keyspace bool
+	start    time.Time
+	last     time.Time
+}
+
+func newReporter(log *slog.Logger, w io.Writer, keyspace bool) *reporter {
+	r := &reporter{log: log, keyspace: keyspace, start: time.Now(), last: time.Now()}
+	if w == nil {
+		w = os.Stderr
+	}
+	if f, ok := w.(*os.File); ok && isTerminal(f) {
+		desc := "balances"
+		if keyspace {
+			desc = "keyspace"
+		}
+		r.bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(desc),
+			progressbar.OptionShowCount(), progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
+	}
+	return r
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func (r *reporter) update(done, total, accounts uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.bar != nil {
+		if r.bar.GetMax64() != int64(total) {
+			r.bar.ChangeMax64(int64(total))
+		}
+		r.bar.Describe(fmt.Sprintf("%d accounts", accounts))
+		r.bar.Set64(int64(done))
+		return
+	}
+	if time.Since(r.last) < 2*time.Second {
+		return
+	}
+	r.last = time.Now()
+	el := time.Since(r.start).Seconds()
+	r.log.Info("db-gen progress", "accounts", accounts, "percent", 100*float64(done)/float64(max(total, 1)),
+		"accounts_per_s", float64(accounts)/el)
+}
+
+func (r *reporter) finish() {
+	if r.bar != nil {
+		r.bar.Finish()
+	}
+}

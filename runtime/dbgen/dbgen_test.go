@@ -1,0 +1,165 @@
+package dbgen
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/plinko-pir/plinko/runtime/dataset"
+	"github.com/plinko-pir/plinko/runtime/devnet"
+	"github.com/plinko-pir/plinko/runtime/keyword"
+)
+
+func TestGwei(t *testing.T) {
+	e18, _ := new(big.Int).SetString("1000000000000000000", 10)
+	huge, _ := new(big.Int).SetString("18446744073709551616000000000", 10) // 2^64 gwei
+	for _, tc := range []struct {
+		wei  *big.Int
+		want uint64
+	}{
+		{nil, 0}, {big.NewInt(-5), 0}, {big.NewInt(0), 0}, {big.NewInt(999_999_999), 0},
+		{big.NewInt(1_000_000_000), 1}, {big.NewInt(1_999_999_999), 1}, {e18, 1_000_000_000},
+		{new(big.Int).Sub(huge, big.NewInt(1)), ^uint64(0)}, {huge, ^uint64(0)},
+	} {
+		if got := Gwei(tc.wei); got != tc.want {
+			t.Errorf("Gwei(%v) = %d, want %d", tc.wei, got, tc.want)
+		}
+	}
+}
+
+func TestReadAddresses(t *testing.T) {
+	in := "# list\n0x00000000000000000000000000000000000000aa\n\n 0x00000000000000000000000000000000000000AA \n0x00000000000000000000000000000000000000bb\n"
+	got, err := ReadAddresses(strings.NewReader(in))
+	if err != nil || len(got) != 2 || got[1] != common.HexToAddress("0xbb") {
+		t.Fatalf("ReadAddresses = %v, %v", got, err)
+	}
+	if _, err := ReadAddresses(strings.NewReader("0x12\n")); err == nil {
+		t.Fatal("short address accepted")
+	}
+}
+
+func startDevnet(t testing.TB, accounts int) *devnet.Node {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n, err := devnet.Start(ctx, devnet.Config{Accounts: accounts, Seed: 7, Manual: true, BlockTime: time.Second,
+		Logger: quietLogger()})
+	if err != nil {
+		t.Fatalf("devnet: %v", err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// balanceAt reads one balance over JSON-RPC, independently of dbgen.
+func balanceAt(t *testing.T, c *rpc.Client, a common.Address, block uint64) uint64 {
+	t.Helper()
+	var b hexutil.Big
+	if err := c.Call(&b, "eth_getBalance", a, hexutil.EncodeUint64(block)); err != nil {
+		t.Fatal(err)
+	}
+	return new(big.Int).Quo(b.ToInt(), big.NewInt(1e9)).Uint64()
+}
+
+// TestDBGenMatchesChain runs db-gen in both modes against a devnet with
+// traffic and checks every funded account, every account created by the
+// traffic and the fee recipient against eth_getBalance in gwei.
+func TestDBGenMatchesChain(t *testing.T) {
+	const accounts = 300
+	n := startDevnet(t, accounts)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for range 4 {
+		if _, err := n.MineBlock(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head := n.Head().Number.Uint64()
+	c, err := rpc.Dial(n.HTTPURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	var addrs []common.Address
+	for i := range accounts {
+		addrs = append(addrs, n.FundedAddress(i))
+	}
+	for b := uint64(1); b <= head; b++ {
+		addrs = append(addrs, devnet.NewAccountAddress(7, b))
+	}
+	addrs = append(addrs, devnet.FeeRecipient(7), common.HexToAddress("0x00000000000000000000000000000000000000e1"))
+
+	dir := t.TempDir()
+	list := filepath.Join(dir, "addrs.txt")
+	var sb strings.Builder
+	for _, a := range addrs {
+		fmt.Fprintln(&sb, a.Hex())
+	}
+	os.WriteFile(list, []byte(sb.String()), 0o644)
+
+	wants := map[common.Address]uint64{}
+	for _, a := range addrs {
+		wants[a] = balanceAt(t, c, a, head)
+	}
+	for _, mode := range []string{"accountRange", "getBalance"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := Config{RPC: n.HTTPURL(), Block: fmt.Sprint(head), Output: filepath.Join(dir, mode+".db"), Parallel: 3, Logger: quietLogger()}
+			if mode == "getBalance" {
+				cfg.Addresses = list
+				cfg.RPC = n.WSURL() // either transport works
+			}
+			res, err := Run(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db, err := dataset.ReadDatabase(cfg.Output)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if db.BlockNumber != head || db.Epoch != head || db.BlockHash != dataset.Hash(n.Head().Hash()) {
+				t.Fatalf("database names block %d %x, want head %d", db.BlockNumber, db.BlockHash, head)
+			}
+			tab, err := keyword.TableFromBytes(db.Keyword, db.Entries)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tab.Occupied(); got != uint64(res.Stored) {
+				t.Fatalf("table holds %d entries, run stored %d", got, res.Stored)
+			}
+			funded := 0
+			for a, want := range wants {
+				tag, pos := db.Keyword.Locate(a)
+				var entries [keyword.Ways][]byte
+				for i, p := range pos {
+					entries[i] = tab.Entry(p)
+				}
+				got, found := keyword.Match(tag, entries)
+				if got != want || found != (want != 0) {
+					t.Fatalf("%s: database has %d (found %v), chain has %d gwei", a, got, found, want)
+				}
+				if want != 0 {
+					funded++
+				}
+			}
+			if funded < accounts*9/10 || (mode == "accountRange" && res.Stored < funded) {
+				t.Fatalf("%d funded addresses checked, %d stored", funded, res.Stored)
+			}
+		})
+	}
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
