@@ -114,14 +114,15 @@ type keyed struct {
 // contracts) as a hash-scheme state trie and returns its root.
 func writeGenesisState(ctx context.Context, db ethdb.Database, cfg Config, extra types.GenesisAlloc) (common.Hash, error) {
 	n := cfg.Accounts
-	prog := newProgress(cfg.Progress, cfg.Logger, 2*int64(n), "generating accounts")
-	defer prog.finish()
-
-	// Phase 1: trie keys of all accounts, in parallel.
 	extraAddrs := make([]common.Address, 0, len(extra))
 	for addr := range extra {
 		extraAddrs = append(extraAddrs, addr)
 	}
+	// Steps: one per account to hash its key, one per trie leaf to insert it.
+	prog := newProgress(cfg.Progress, cfg.Logger, 2*int64(n)+int64(len(extra)), "generating accounts")
+	defer prog.finish()
+
+	// Phase 1: trie keys of all accounts, in parallel.
 	items := make([]keyed, n+len(extraAddrs))
 	workers := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup

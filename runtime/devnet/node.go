@@ -53,6 +53,7 @@ type Config struct {
 	HTTPAddr  string // host:port of JSON-RPC over HTTP; "" means 127.0.0.1:0
 	WSAddr    string // host:port of JSON-RPC over WebSocket; "" means 127.0.0.1:0
 	GasLimit  uint64 // block gas limit; 0 means DefaultGasLimit
+	Archive   bool   // keep every block's state on disk (no pruning): any block's state is readable, a crash loses at most the newest block
 
 	// GenesisAllocLimit: up to this many accounts the state is built from a
 	// genesis alloc (go-ethereum's own path); above it the generator writes the
@@ -288,8 +289,15 @@ func ethConfig(cfg Config) *ethconfig.Config {
 	c.TrieCleanCache = 64
 	c.TrieDirtyCache = 256
 	c.LogNoHistory = true
+	c.NoPruning = cfg.Archive
+	// Without Archive the head state reaches the disk on Close; after a crash
+	// the chain rewinds to the newest state flushed, at most this long ago
+	// (plus the 128 blocks hash-scheme keeps in memory).
+	c.TrieTimeout = 5 * time.Minute
 	c.TxPool.NoLocals = true
 	c.TxPool.Journal = ""
+	c.TxPool.AccountSlots = 4096 // many transfers per sender per block
+	c.TxPool.GlobalSlots = 65536
 	c.Miner.GasCeil = cfg.GasLimit
 	c.Miner.GasPrice = big.NewInt(1)
 	c.Miner.PendingFeeRecipient = FeeRecipient(cfg.Seed)
@@ -366,6 +374,11 @@ func (n *Node) MineBlock(ctx context.Context) (*types.Header, error) {
 // mineLocked puts the traffic of the next block into the pool, queues its
 // withdrawal, seals the block and checks that all of it landed.
 func (n *Node) mineLocked(ctx context.Context) (*types.Header, error) {
+	// The pool resets to a new head in the background: wait for it, or the
+	// pending nonces would still be those of the previous block.
+	if err := n.eth.TxPool().Sync(); err != nil {
+		return nil, fmt.Errorf("devnet: syncing pool: %w", err)
+	}
 	parent := n.Head()
 	number := parent.Number.Uint64() + 1
 	plan := n.plan(parent)
