@@ -115,6 +115,7 @@ self.onmessage = async (e) => {
       if (op === 'sync') value = JSON.parse(await api.sync());
       else if (op === 'lookup') value = JSON.parse(await api.lookup(String(e.data.address)));
       else if (op === 'forget') value = await api.forget();
+      else if (op === 'selftest') value = JSON.parse(await api.selftest());
       else if (op === 'bench') value = JSON.parse(await api.bench(JSON.stringify(e.data.params)));
       else throw new Error('unknown operation ' + op);
     }
