@@ -1,0 +1,113 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/plinko-pir/plinko/runtime/dataset"
+	"github.com/plinko-pir/plinko/runtime/keyword"
+)
+
+func testDB(t *testing.T, epoch uint64, accounts int) *dataset.Database {
+	t.Helper()
+	m, _ := keyword.TableSizeFor(uint64(accounts), keyword.DefaultLoad)
+	p := keyword.Params{Seed: [32]byte{byte(epoch)}, TableSize: m}
+	var acc []keyword.Account
+	for i := range accounts {
+		acc = append(acc, keyword.Account{Address: [20]byte{byte(i), byte(i >> 8), byte(epoch)}, Balance: uint64(i + 1)})
+	}
+	tab, err := keyword.Build(p, acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &dataset.Database{Epoch: epoch, BlockNumber: epoch, BlockHash: dataset.Hash{byte(epoch)}, Keyword: p, Entries: tab.Bytes()}
+}
+
+func TestLayout(t *testing.T) {
+	for _, n := range []uint64{1, 2, 192, 1000, 1179, 1 << 20, 9868953} {
+		w, c, err := Layout(n)
+		if err != nil || w*c < n || w*(c-1) >= n {
+			t.Errorf("Layout(%d) = %d, %d, %v", n, w, c, err)
+		}
+	}
+	if _, _, err := Layout(0); err == nil {
+		t.Error("empty layout accepted")
+	}
+}
+
+func TestHintGen(t *testing.T) {
+	ctx := context.Background()
+	tmp := t.TempDir()
+	out := filepath.Join(tmp, "public")
+	dir := dataset.Dir(out)
+	var names []string
+	for i, epoch := range []uint64{10, 20, 30} {
+		db := testDB(t, epoch, 500+i)
+		path := filepath.Join(tmp, "db.bin")
+		if err := dataset.WriteDatabase(path, db); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Run(ctx, Config{Database: path, Out: out}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := dir.ReadManifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Epoch != epoch || m.N != db.Keyword.TableSize || m.BlockHash != db.BlockHash {
+			t.Fatalf("manifest %+v", m)
+		}
+		if p, _ := m.Keyword.Params(); p != db.Keyword {
+			t.Fatal("manifest keyword parameters differ from the database's")
+		}
+		snap, err := dir.ReadSnapshot(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(db.Entries)
+		if uint64(len(snap)) != m.W*m.C*16 || !bytes.Equal(snap[:n], db.Entries) || !bytes.Equal(snap[n:], make([]byte, len(snap)-n)) {
+			t.Fatal("snapshot is not the database padded with zero entries")
+		}
+		h, err := dir.ReadHead()
+		if err != nil || h.Epoch != epoch || h.SnapshotEpoch != epoch || h.OldestDelta != epoch+1 {
+			t.Fatalf("head %+v, %v", h, err)
+		}
+		names = append(names, m.Snapshot().Name)
+	}
+	// The previous snapshot stays for clients mid-download, older ones go.
+	for i, name := range names {
+		_, err := os.Stat(dir.Path(name))
+		if (i == 0) != errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("snapshot %d: stat %v", i, err)
+		}
+	}
+
+	// A newer head (an updater's) is never moved back by a snapshot.
+	h := &dataset.Head{FormatVersion: 1, Epoch: 50, BlockNumber: 50, SnapshotEpoch: 30, OldestDelta: 31}
+	if err := dir.WriteHead(h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Write(dir, testDB(t, 40, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := dir.ReadHead(); got.Epoch != 50 {
+		t.Fatalf("head moved back to %d", got.Epoch)
+	}
+
+	// A corrupt database publishes nothing.
+	before, _ := os.ReadFile(dir.ManifestPath())
+	path := filepath.Join(tmp, "db.bin")
+	raw, _ := os.ReadFile(path)
+	raw[len(raw)/2] ^= 1
+	os.WriteFile(path, raw, 0o644)
+	if _, err := Run(ctx, Config{Database: path, Out: out}); !errors.Is(err, dataset.ErrCorrupt) {
+		t.Fatalf("corrupt database: %v", err)
+	}
+	if after, _ := os.ReadFile(dir.ManifestPath()); !bytes.Equal(before, after) {
+		t.Fatal("manifest changed after a refused database")
+	}
+}
