@@ -189,6 +189,17 @@ func TestInsertReportsEveryChange(t *testing.T) {
 				diff[q] = true
 			}
 		}
+		for k, q := range changed {
+			var was []byte
+			if k == 0 {
+				was = make([]byte, EntrySize)
+			} else {
+				was = tab.Entry(changed[k-1])
+			}
+			if !bytes.Equal(before[q*EntrySize:(q+1)*EntrySize], was) {
+				t.Fatalf("insert %d: previous content of changed[%d] not where documented", i, k)
+			}
+		}
 		if len(diff) != len(changed) {
 			t.Fatalf("insert %d: %d positions changed, %d reported", i, len(diff), len(changed))
 		}

@@ -88,7 +88,9 @@ func (t *Table) SetBalance(pos, balance uint64) {
 
 // Insert places a new tag with its balance and returns every position whose
 // content changed (the new entry's and those of the entries it moved), in the
-// order they were written. Placement is deterministic: the first empty
+// order they were written: changed[0] was empty before, and each changed[i]
+// (i >= 1) held before what changed[i-1] holds now, so a caller can recover
+// the previous contents (the updater's xor records) without a copy. Placement is deterministic: the first empty
 // candidate position in order 0, 1, 2; otherwise the shortest eviction path
 // found by a breadth-first search that visits candidates in position order.
 // On error the table is unchanged.
