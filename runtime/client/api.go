@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/cipher"
 	"errors"
 	"io"
 	"log/slog"
@@ -44,6 +45,11 @@ type Config struct {
 	// Logger receives operational messages (never an address, position or
 	// anything derived from a lookup); nil discards them.
 	Logger *slog.Logger
+	// Keystream, when set, produces the AES-CTR keystream behind the hints'
+	// pseudorandom functions (the wallet passes the browser's hardware AES
+	// through WebCrypto); nil uses Go's crypto/aes. It only has to agree
+	// with itself: hints and queries of one client use the same one.
+	Keystream func(key, iv []byte) (cipher.Stream, error)
 	// SnapshotTee, when set, receives every snapshot byte as it streams in
 	// (after it is hashed); plinko verify uses it to keep one entry. A client
 	// that keeps state leaves it nil.
