@@ -1,0 +1,609 @@
+package plinko
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"runtime"
+	"sort"
+	"sync"
+)
+
+// Errors callers branch on.
+var (
+	// ErrEpochAhead: the answer was computed on a newer database than the
+	// client's hints. Apply the missing deltas (and SetEpoch), then call
+	// Reconstruct again with the same query and answer.
+	ErrEpochAhead = errors.New("plinko: answer is newer than the client's hints")
+	// ErrAnswerStale: the answer is older than the client's hints; query again.
+	ErrAnswerStale = errors.New("plinko: answer is older than the client's hints")
+	// ErrQueryAhead: the server refuses a query built on a newer epoch.
+	ErrQueryAhead = errors.New("plinko: query is newer than the server's database")
+	// ErrNeedRefresh: every backup hint is used; run HintInit again.
+	ErrNeedRefresh = errors.New("plinko: backup hints exhausted, refresh the hints")
+	// ErrNoHints: HintInit has not completed.
+	ErrNoHints = errors.New("plinko: no hints, run HintInit")
+	// ErrNoHint: no unused hint covers the index (probability about
+	// e^-(lambda/2) per query); refresh the hints.
+	ErrNoHint = errors.New("plinko: no unused hint covers the index")
+	// ErrQueryUsed: the query was already reconstructed, or belongs to
+	// hints that were refreshed since.
+	ErrQueryUsed = errors.New("plinko: query already reconstructed or from older hints")
+)
+
+// ClientOption adjusts NewClient and LoadClient.
+type ClientOption func(*clientConfig)
+
+type clientConfig struct {
+	ks      Keystream
+	workers int
+	rand    io.Reader
+}
+
+// WithKeystream supplies the bulk AES-CTR keystream (e.g. WebCrypto in a
+// browser). Default: StdKeystream (crypto/aes).
+func WithKeystream(ks Keystream) ClientOption { return func(c *clientConfig) { c.ks = ks } }
+
+// WithWorkers sets the goroutines HintInit uses (default 1; 0 = GOMAXPROCS).
+func WithWorkers(n int) ClientOption { return func(c *clientConfig) { c.workers = n } }
+
+// WithRand sets the randomness source of a loaded client (default crypto/rand).
+func WithRand(r io.Reader) ClientOption { return func(c *clientConfig) { c.rand = r } }
+
+// Client holds the hints. It is not safe for concurrent use.
+type Client struct {
+	p     Params
+	cfg   clientConfig
+	rnd   io.Reader      // secret randomness: master keys, rng seed
+	rng   *mrand.ChaCha8 // query randomness (decoys, dummy offsets, order)
+	words int            // EntrySize / 8
+
+	master [32]byte
+	prf    *prf
+	reg    offsetFunc
+	bak    offsetFunc
+
+	epoch uint64
+	ready bool
+	gen   uint64 // bumped by HintInit; stale queries are refused
+
+	parity   []uint64 // regular hints, words each
+	consumed map[uint32]struct{}
+	bl, br   []uint64 // backup parities inside / outside the backup set; bl holds the promoted parity
+	next     int      // backups promoted so far
+	prom     []promoted
+	promByX  map[uint64][]uint32
+	cache    map[uint64][]uint64
+}
+
+// promoted is backup hint j after a query for x: its set is the backup set
+// (or its complement when flip) plus block x/W at offset x%W.
+type promoted struct {
+	x    uint64
+	flip bool
+	used bool
+}
+
+// pending is the client-side half of a query.
+type pending struct {
+	gen      uint64
+	promoted bool   // hint kind
+	hint     uint32 // regular or backup id
+	target   uint64 // index actually queried (a random one for a decoy)
+	want     uint64 // index the caller asked for
+	decoy    bool
+	realSet1 bool
+	done     bool
+}
+
+// NewClient makes a client with a fresh master key read from rand. Call
+// HintInit before querying.
+func NewClient(p Params, rnd io.Reader, opts ...ClientOption) (*Client, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	cfg := clientConfig{ks: &StdKeystream{}, workers: 1}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	c := &Client{p: p, cfg: cfg, rnd: rnd, words: p.EntrySize / 8}
+	if err := c.reseed(); err != nil {
+		return nil, err
+	}
+	if _, err := io.ReadFull(rnd, c.master[:]); err != nil {
+		return nil, fmt.Errorf("plinko: reading master key: %w", err)
+	}
+	if err := c.setup(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Client) reseed() error {
+	var seed [32]byte
+	if _, err := io.ReadFull(c.rnd, seed[:]); err != nil {
+		return fmt.Errorf("plinko: seeding query randomness: %w", err)
+	}
+	c.rng = mrand.NewChaCha8(seed)
+	return nil
+}
+
+// setup derives the PRFs from the master key and empties the hint state.
+func (c *Client) setup() error {
+	pr, err := newPRF(c.master[:], c.cfg.ks)
+	if err != nil {
+		return err
+	}
+	c.prf = pr
+	if c.reg, err = newOffsetFunc(c.p.Offsets, c.p, pr, false); err != nil {
+		return err
+	}
+	if c.bak, err = newOffsetFunc(c.p.Offsets, c.p, pr, true); err != nil {
+		return err
+	}
+	c.ready = false
+	c.gen++
+	c.consumed = map[uint32]struct{}{}
+	c.next = 0
+	c.prom = c.prom[:0]
+	c.promByX = map[uint64][]uint32{}
+	c.cache = map[uint64][]uint64{}
+	return nil
+}
+
+// Params returns the client's parameters.
+func (c *Client) Params() Params { return c.p }
+
+// Epoch is the database epoch the hints reflect.
+func (c *Client) Epoch() uint64 { return c.epoch }
+
+// SetEpoch records the epoch the hints reflect: after HintInit, the
+// snapshot's epoch; after applying a delta file, its epoch.
+func (c *Client) SetEpoch(e uint64) { c.epoch = e }
+
+// Ready reports whether hints are built.
+func (c *Client) Ready() bool { return c.ready }
+
+// QueriesLeft is the number of queries before a refresh is needed.
+func (c *Client) QueriesLeft() int {
+	if !c.ready {
+		return 0
+	}
+	return c.p.Q - c.next
+}
+
+// HintInit (re)builds all hints from the snapshot: C blocks of W entries,
+// read in order from r. A refresh draws a fresh master key, so hints never
+// reuse sets the server has seen. progress, if not nil, is called after
+// each block with bytes done and total. The epoch is left as is: call
+// SetEpoch with the snapshot's epoch.
+func (c *Client) HintInit(r io.Reader, progress func(done, total uint64)) error {
+	if _, err := io.ReadFull(c.rnd, c.master[:]); err != nil {
+		return fmt.Errorf("plinko: reading master key: %w", err)
+	}
+	if err := c.setup(); err != nil {
+		return err
+	}
+	p := c.p
+	m := p.Regular()
+	c.parity = make([]uint64, m*c.words)
+	c.bl = make([]uint64, p.Q*c.words)
+	c.br = make([]uint64, p.Q*c.words)
+
+	workers := c.cfg.workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = max(1, min(workers, m/1024))
+	bb := p.BlockBytes()
+	total := uint64(p.C) * uint64(bb)
+
+	// A reader goroutine keeps one block ahead of the hint computation.
+	type blockBuf struct {
+		entries []uint64
+		err     error
+	}
+	free := make(chan []uint64, 2)
+	full := make(chan blockBuf, 2)
+	free <- make([]uint64, p.W*c.words)
+	free <- make([]uint64, p.W*c.words)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		raw := make([]byte, bb)
+		for a := 0; a < p.C; a++ {
+			var e []uint64
+			select {
+			case e = <-free:
+			case <-stop:
+				return
+			}
+			if _, err := io.ReadFull(r, raw); err != nil {
+				full <- blockBuf{err: fmt.Errorf("plinko: reading block %d of %d of the snapshot: %w", a, p.C, err)}
+				return
+			}
+			for i := range e {
+				e[i] = binary.LittleEndian.Uint64(raw[8*i:])
+			}
+			full <- blockBuf{entries: e}
+		}
+	}()
+
+	vals := make([][]uint16, workers)
+	bvals := make([]uint16, p.Q)
+	for a := 0; a < p.C; a++ {
+		var bk blockBuf
+		select {
+		case bk = <-full:
+		}
+		if bk.err != nil {
+			return bk.err
+		}
+		if err := c.initBlock(uint32(a), bk.entries, workers, vals, bvals); err != nil {
+			return err
+		}
+		free <- bk.entries
+		if progress != nil {
+			progress(uint64(a+1)*uint64(bb), total)
+		}
+	}
+	c.ready = true
+	return nil
+}
+
+// hintChunk is the number of hints a worker evaluates per fill call.
+const hintChunk = 1 << 14
+
+func (c *Client) initBlock(a uint32, blk []uint64, workers int, vals [][]uint16, bvals []uint16) error {
+	p := c.p
+	m := p.Regular()
+	fr, err := c.reg.prepare(a)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	per := (m + workers - 1) / workers
+	for w := 0; w < workers; w++ {
+		lo, hi := w*per, min(m, (w+1)*per)
+		if lo >= hi {
+			continue
+		}
+		if vals[w] == nil {
+			vals[w] = make([]uint16, hintChunk)
+		}
+		work := func() {
+			buf := vals[w]
+			for s := lo; s < hi; s += hintChunk {
+				n := min(hintChunk, hi-s)
+				if err := fr.fill(uint32(s), buf[:n]); err != nil {
+					errs[w] = err
+					return
+				}
+				c.xorMembers(blk, buf[:n], s)
+			}
+		}
+		if workers == 1 {
+			work()
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); work() }()
+	}
+	wg.Wait()
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	fb, err := c.bak.prepare(a)
+	if err != nil {
+		return err
+	}
+	if err := fb.fill(0, bvals); err != nil {
+		return err
+	}
+	logW, wm := uint(p.LogW), uint16(p.W-1)
+	for j, v := range bvals {
+		out := uint64(v>>logW) & 1
+		in := out ^ 1
+		for k := 0; k < c.words; k++ {
+			e := blk[int(v&wm)*c.words+k]
+			c.bl[j*c.words+k] ^= e & -in
+			c.br[j*c.words+k] ^= e & -out
+		}
+	}
+	return nil
+}
+
+// xorMembers is the hot loop of HintInit: branch-free, each hint j = s+i
+// takes block entry vals[i] mod W if the hint's set holds this block.
+func (c *Client) xorMembers(blk []uint64, vals []uint16, s int) {
+	logW, wm := uint(c.p.LogW), uint16(c.p.W-1)
+	if c.words == 1 {
+		par := c.parity[s : s+len(vals)]
+		for i, v := range vals {
+			in := (uint64(v>>logW) & 1) ^ 1
+			par[i] ^= blk[v&wm] & -in
+		}
+		return
+	}
+	wd := c.words
+	for i, v := range vals {
+		in := -((uint64(v>>logW) & 1) ^ 1)
+		e := blk[int(v&wm)*wd : int(v&wm)*wd+wd]
+		par := c.parity[(s+i)*wd : (s+i)*wd+wd]
+		for k := range par {
+			par[k] ^= e[k] & in
+		}
+	}
+}
+
+// Query builds the query for index. If index was answered before (it is in
+// the cache), the query is a decoy for a random index, so that repeated
+// lookups look like fresh ones; Reconstruct then returns the cached value.
+func (c *Client) Query(index uint64) (*Query, error) {
+	p := c.p
+	if index >= p.N {
+		return nil, fmt.Errorf("plinko: index %d outside a database of %d entries", index, p.N)
+	}
+	if !c.ready {
+		return nil, ErrNoHints
+	}
+	if c.next >= p.Q {
+		return nil, ErrNeedRefresh
+	}
+	pd := &pending{gen: c.gen, target: index, want: index}
+	if _, ok := c.cache[index]; ok {
+		pd.decoy = true
+		pd.target = c.rng.Uint64() % p.N // N <= 2^28: bias below 2^-36
+	}
+	a, b := uint32(pd.target/uint64(p.W)), uint32(pd.target%uint64(p.W))
+
+	found := false
+	if err := c.reg.preimages(a, []uint32{b}, func(j, _ uint32) bool {
+		if _, used := c.consumed[j]; used {
+			return true
+		}
+		pd.hint, found = j, true
+		return false
+	}); err != nil {
+		return nil, err
+	}
+	if !found {
+		found = c.findPromoted(a, b, pd)
+	}
+	if !found {
+		return nil, ErrNoHint
+	}
+	if pd.promoted {
+		c.prom[pd.hint].used = true
+	} else {
+		c.consumed[pd.hint] = struct{}{}
+	}
+
+	q := &Query{Epoch: c.epoch, Mask: make([]byte, (p.C+7)/8), Offsets: make([]uint32, p.C), logW: p.LogW, pend: pd}
+	pd.realSet1 = c.rng.Uint64()&1 == 1
+	wm := uint64(p.W - 1)
+	for i := 0; i < p.C; i++ {
+		off, member := c.memberOffset(pd, uint32(i), a)
+		if !member {
+			off = uint32(c.rng.Uint64() & wm) // dummy set: fresh random offset
+		}
+		q.Offsets[i] = off
+		if member == pd.realSet1 {
+			q.Mask[i>>3] |= 1 << (i & 7)
+		}
+	}
+	return q, nil
+}
+
+// memberOffset says whether block i (other than the target block ta) is in
+// the query's hint set, and its offset there.
+func (c *Client) memberOffset(pd *pending, i, ta uint32) (uint32, bool) {
+	if i == ta {
+		return 0, false
+	}
+	if !pd.promoted {
+		return c.reg.half(i, pd.hint, false)
+	}
+	pr := c.prom[pd.hint]
+	if uint64(i) == pr.x/uint64(c.p.W) {
+		return uint32(pr.x % uint64(c.p.W)), true
+	}
+	return c.bak.half(i, pd.hint, pr.flip)
+}
+
+// findPromoted looks for an unused promoted hint covering (a, b).
+func (c *Client) findPromoted(a, b uint32, pd *pending) bool {
+	x := uint64(a)*uint64(c.p.W) + uint64(b)
+	for _, j := range c.promByX[x] {
+		if !c.prom[j].used {
+			pd.promoted, pd.hint = true, j
+			return true
+		}
+	}
+	found := false
+	w := uint32(c.p.W)
+	_ = c.bak.preimages(a, []uint32{b, b + w}, func(j, v uint32) bool {
+		if int(j) >= c.next {
+			return true
+		}
+		pr := c.prom[j]
+		if pr.used || pr.x/uint64(w) == uint64(a) || (v >= w) != pr.flip {
+			return true
+		}
+		pd.promoted, pd.hint, found = true, j, true
+		return false
+	})
+	return found
+}
+
+// Reconstruct returns the value of the index q was built for. On
+// ErrEpochAhead nothing changes: apply the missing deltas, then retry.
+func (c *Client) Reconstruct(q *Query, ans *Answer) ([]byte, error) {
+	if q == nil || q.pend == nil || ans == nil {
+		return nil, errors.New("plinko: Reconstruct needs a query from this client and its answer")
+	}
+	pd := q.pend
+	if pd.done || pd.gen != c.gen {
+		return nil, ErrQueryUsed
+	}
+	if len(ans.R0) != c.p.EntrySize || len(ans.R1) != c.p.EntrySize {
+		return nil, fmt.Errorf("%w: answer parities of %d/%d bytes, want %d", ErrMalformed, len(ans.R0), len(ans.R1), c.p.EntrySize)
+	}
+	if ans.Epoch > c.epoch {
+		return nil, fmt.Errorf("%w: answer at epoch %d, hints at %d", ErrEpochAhead, ans.Epoch, c.epoch)
+	}
+	if ans.Epoch < c.epoch {
+		return nil, fmt.Errorf("%w: answer at epoch %d, hints at %d", ErrAnswerStale, ans.Epoch, c.epoch)
+	}
+	r := ans.R0
+	if pd.realSet1 {
+		r = ans.R1
+	}
+	var par []uint64
+	if pd.promoted {
+		par = c.bl[int(pd.hint)*c.words:][:c.words]
+	} else {
+		par = c.parity[int(pd.hint)*c.words:][:c.words]
+	}
+	d := make([]uint64, c.words)
+	for k := range d {
+		d[k] = par[k] ^ binary.LittleEndian.Uint64(r[8*k:])
+	}
+	pd.done = true
+	c.promote(pd.target, d)
+	c.cache[pd.target] = d
+	v := d
+	if pd.decoy {
+		v = c.cache[pd.want]
+	}
+	out := make([]byte, c.p.EntrySize)
+	for k, w := range v {
+		binary.LittleEndian.PutUint64(out[8*k:], w)
+	}
+	return out, nil
+}
+
+// promote turns the next backup hint into a hint covering x, whose value
+// is d: the backup set plus x if the set misses x's block, else the
+// complement plus x.
+func (c *Client) promote(x uint64, d []uint64) {
+	j := c.next
+	c.next++
+	a, w := uint32(x/uint64(c.p.W)), uint32(c.p.W)
+	flip := c.bak.eval(a, uint32(j)) < w
+	l := c.bl[j*c.words:][:c.words]
+	if flip {
+		copy(l, c.br[j*c.words:][:c.words])
+	}
+	clear(c.br[j*c.words:][:c.words])
+	for k := range l {
+		l[k] ^= d[k]
+	}
+	c.prom = append(c.prom, promoted{x: x, flip: flip})
+	c.promByX[x] = append(c.promByX[x], uint32(j))
+}
+
+// Delta is one update: the entry at Index changes by XOR (old XOR new).
+type Delta struct {
+	Index uint64
+	XOR   []byte
+}
+
+// ApplyDelta folds one xor-delta into every hint and cached value covering index.
+func (c *Client) ApplyDelta(index uint64, xor []byte) error {
+	return c.ApplyDeltas([]Delta{{Index: index, XOR: xor}})
+}
+
+// ApplyDeltas folds a batch of deltas in, inverting each touched block once.
+// Nothing is applied if any delta is invalid.
+func (c *Client) ApplyDeltas(ds []Delta) error {
+	p := c.p
+	for _, d := range ds {
+		if d.Index >= p.N {
+			return fmt.Errorf("plinko: delta index %d outside a database of %d entries", d.Index, p.N)
+		}
+		if len(d.XOR) != p.EntrySize {
+			return fmt.Errorf("plinko: delta of %d bytes, want %d", len(d.XOR), p.EntrySize)
+		}
+	}
+	if !c.ready {
+		return nil // no hints yet: the next HintInit reads the new database
+	}
+	// Combine deltas per index, group indices per block.
+	byIndex := map[uint64][]uint64{}
+	byBlock := map[uint32][]uint32{}
+	for _, d := range ds {
+		v, ok := byIndex[d.Index]
+		if !ok {
+			v = make([]uint64, c.words)
+			byIndex[d.Index] = v
+			a, b := uint32(d.Index/uint64(p.W)), uint32(d.Index%uint64(p.W))
+			byBlock[a] = append(byBlock[a], b)
+		}
+		for k := range v {
+			v[k] ^= binary.LittleEndian.Uint64(d.XOR[8*k:])
+		}
+	}
+	blocks := make([]uint32, 0, len(byBlock))
+	for a := range byBlock {
+		blocks = append(blocks, a)
+	}
+	sort.Slice(blocks, func(i, j int) bool { return blocks[i] < blocks[j] })
+	w := uint32(p.W)
+	var both []uint32
+	for _, a := range blocks {
+		offs := byBlock[a]
+		base := uint64(a) * uint64(w)
+		if err := c.reg.preimages(a, offs, func(j, v uint32) bool {
+			xorInto(c.parity[int(j)*c.words:][:c.words], byIndex[base+uint64(v)])
+			return true
+		}); err != nil {
+			return fmt.Errorf("plinko: updating regular hints of block %d: %w", a, err)
+		}
+		both = both[:0]
+		for _, b := range offs {
+			both = append(both, b, b+w)
+		}
+		if err := c.bak.preimages(a, both, func(j, v uint32) bool {
+			d := byIndex[base+uint64(v&(w-1))]
+			upper := v >= w
+			switch {
+			case int(j) >= c.next: // unused backup
+				if upper {
+					xorInto(c.br[int(j)*c.words:][:c.words], d)
+				} else {
+					xorInto(c.bl[int(j)*c.words:][:c.words], d)
+				}
+			case c.prom[j].x/uint64(w) != uint64(a) && upper == c.prom[j].flip:
+				xorInto(c.bl[int(j)*c.words:][:c.words], d)
+			}
+			return true
+		}); err != nil {
+			return fmt.Errorf("plinko: updating backup hints of block %d: %w", a, err)
+		}
+	}
+	for x, d := range byIndex {
+		for _, j := range c.promByX[x] {
+			xorInto(c.bl[int(j)*c.words:][:c.words], d)
+		}
+		if v, ok := c.cache[x]; ok {
+			xorInto(v, d)
+		}
+	}
+	return nil
+}
+
+func xorInto(dst, src []uint64) {
+	for k := range dst {
+		dst[k] ^= src[k]
+	}
+}

@@ -1,0 +1,114 @@
+package plinko
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"sync"
+)
+
+// Keystream produces AES-CTR keystream: dst is filled with
+// AES_key(ctr) || AES_key(ctr+1) || ... where ctr starts at iv and is
+// incremented as one 128-bit big-endian integer (only its low 64 bits ever
+// change, so WebCrypto's AES-CTR with length = 64 gives the same bytes).
+// A partial last block is truncated. This is the bulk path of every offset
+// function; a browser plugs in WebCrypto (hardware AES) through
+// WithKeystream. Requests are large (a whole block's worth of words).
+type Keystream interface {
+	Fill(key []byte, iv [16]byte, dst []byte) error
+}
+
+// StdKeystream is the default Keystream: crypto/aes + cipher.NewCTR.
+type StdKeystream struct {
+	mu  sync.Mutex
+	key []byte
+	blk cipher.Block
+}
+
+// Fill implements Keystream.
+func (s *StdKeystream) Fill(key []byte, iv [16]byte, dst []byte) error {
+	s.mu.Lock()
+	if s.blk == nil || string(s.key) != string(key) {
+		b, err := aes.NewCipher(key)
+		if err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("plinko: keystream cipher: %w", err)
+		}
+		s.key, s.blk = append([]byte(nil), key...), b
+	}
+	blk := s.blk
+	s.mu.Unlock()
+	clear(dst)
+	cipher.NewCTR(blk, iv[:]).XORKeyStream(dst, dst)
+	return nil
+}
+
+// Key and IV derivation (documented so that any AES-CTR reproduces it):
+//
+//	aesKey = HMAC-SHA256(masterKey, "plinko/v1/aes")[:16]   (AES-128)
+//	iv     = tag(1) | sub(1) | iter(2, big-endian) | block a (4, big-endian) | counter (8, big-endian, from 0)
+//
+// Streams (tag, sub, iter) for block a:
+//
+//	tagScanReg  (1, 0, 0): AES-PRF regular hints, 16-bit little-endian word j = F(a, j)
+//	tagScanBak  (2, 0, 0): AES-PRF backup hints, same layout
+//	tagPRPReg   (3, r, 0): iPRF Feistel round r for regular hints, 32-bit LE word z = F_r(z)
+//	tagPRPBak   (4, r, 0): same for backup hints
+//	tagSampReg  (5, l, i): iPRF sampler, level l, attempt i: 16 bytes per node t (counter t)
+//	tagSampBak  (6, l, i): same for backup hints
+const (
+	tagScanReg = 1
+	tagScanBak = 2
+	tagPRPReg  = 3
+	tagPRPBak  = 4
+	tagSampReg = 5
+	tagSampBak = 6
+)
+
+func deriveAESKey(master []byte) []byte {
+	m := hmac.New(sha256.New, master)
+	m.Write([]byte("plinko/v1/aes"))
+	return m.Sum(nil)[:16]
+}
+
+func makeIV(tag, sub byte, iter uint16, a uint32, ctr uint64) (iv [16]byte) {
+	iv[0], iv[1] = tag, sub
+	binary.BigEndian.PutUint16(iv[2:], iter)
+	binary.BigEndian.PutUint32(iv[4:], a)
+	binary.BigEndian.PutUint64(iv[8:], ctr)
+	return iv
+}
+
+// prf holds the one AES key of a client: single blocks through cipher.Block
+// (random access), bulk through the Keystream.
+type prf struct {
+	key []byte
+	blk cipher.Block
+	ks  Keystream
+}
+
+func newPRF(master []byte, ks Keystream) (*prf, error) {
+	key := deriveAESKey(master)
+	blk, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("plinko: cipher: %w", err)
+	}
+	return &prf{key: key, blk: blk, ks: ks}, nil
+}
+
+// block returns keystream block number ctr of stream (tag, sub, iter, a).
+func (p *prf) block(tag, sub byte, iter uint16, a uint32, ctr uint64) (lo, hi uint64) {
+	iv := makeIV(tag, sub, iter, a, ctr)
+	var out [16]byte
+	p.blk.Encrypt(out[:], iv[:])
+	return binary.LittleEndian.Uint64(out[:8]), binary.LittleEndian.Uint64(out[8:])
+}
+
+// fill writes keystream of stream (tag, sub, iter, a) starting at byte off
+// (a multiple of 16) into dst.
+func (p *prf) fill(tag, sub byte, iter uint16, a uint32, off uint64, dst []byte) error {
+	return p.ks.Fill(p.key, makeIV(tag, sub, iter, a, off/16), dst)
+}
