@@ -12,7 +12,8 @@ import (
 const (
 	// StageDownload counts snapshot bytes received (Total: the snapshot size).
 	StageDownload = "download"
-	// StageHints counts database entries folded into the hints (Total: C*W).
+	// StageHints counts snapshot bytes folded into the hints (Total: the
+	// snapshot size).
 	// It runs together with StageDownload: hints are built while streaming.
 	StageHints = "hints"
 	// StageDeltas counts per-epoch delta files applied (Total: files needed).
@@ -50,6 +51,12 @@ type Config struct {
 	// through WebCrypto); nil uses Go's crypto/aes. It only has to agree
 	// with itself: hints and queries of one client use the same one.
 	Keystream func(key, iv []byte) (cipher.Stream, error)
+	// Backups is the number of queries the hints allow before a refresh
+	// (a lookup uses 3); 0 means the scheme's default.
+	Backups int
+	// Workers is the number of goroutines building hints; 0 means one per
+	// CPU (GOMAXPROCS).
+	Workers int
 	// SnapshotTee, when set, receives every snapshot byte as it streams in
 	// (after it is hashed); plinko verify uses it to keep one entry. A client
 	// that keeps state leaves it nil.

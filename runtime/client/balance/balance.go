@@ -1,0 +1,186 @@
+// Package balance is `plinko balance`: sync hints, look one address up
+// privately and print its balance. The last line of output is exactly
+//
+//	0xADDRESS <balance in ETH> ETH (<gwei> gwei) at block <n>
+//
+// with the address in EIP-55 checksum form and ETH written exactly from gwei
+// (9 decimals, no floating point).
+package balance
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/plinko-pir/plinko/runtime/client"
+)
+
+// Config is what the command line gives.
+type Config struct {
+	CDN, PIR string
+	// StateDir keeps the hints between runs; empty: DefaultStateDir.
+	StateDir string
+	// Address is the 0x-prefixed hex address to look up.
+	Address string
+	// Out receives the result lines; Err the progress bar.
+	Out, Err io.Writer
+	// Progress draws progress bars on Err (for a terminal).
+	Progress bool
+	Logger   *slog.Logger
+	HTTP     *http.Client
+}
+
+// DefaultStateDir is where hints live when --state is not given: the user's
+// cache directory (they can always be rebuilt from the snapshot).
+func DefaultStateDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "plinko", "client")
+}
+
+// stateDirFor keeps one state per CDN so that switching deployments never
+// mixes hints (the state would be rebuilt anyway, but this keeps both).
+func stateDirFor(base, cdn string) string {
+	sum := sha256.Sum256([]byte(strings.TrimRight(cdn, "/")))
+	return filepath.Join(base, hex.EncodeToString(sum[:6]))
+}
+
+// ParseAddress accepts a 0x-prefixed 20-byte hex address (any case; a
+// mixed-case address must carry a valid EIP-55 checksum).
+func ParseAddress(s string) (common.Address, error) {
+	if !strings.HasPrefix(s, "0x") && !strings.HasPrefix(s, "0X") || !common.IsHexAddress(s) {
+		return common.Address{}, fmt.Errorf("%q is not a 0x-prefixed 20-byte hex address", s)
+	}
+	a := common.HexToAddress(s)
+	body := s[2:]
+	if body != strings.ToLower(body) && body != strings.ToUpper(body) && a.Hex() != "0x"+body {
+		return common.Address{}, fmt.Errorf("%q has a wrong EIP-55 checksum (did you mean %s?)", s, a.Hex())
+	}
+	return a, nil
+}
+
+// FormatGwei writes a gwei amount as ETH with 9 decimals, exactly.
+func FormatGwei(gwei uint64) string {
+	return fmt.Sprintf("%d.%09d", gwei/1_000_000_000, gwei%1_000_000_000)
+}
+
+// Line is the result line.
+func Line(addr common.Address, res client.Result) string {
+	return fmt.Sprintf("%s %s ETH (%d gwei) at block %d", addr.Hex(), FormatGwei(res.Gwei), res.Gwei, res.Block)
+}
+
+// Run syncs, looks cfg.Address up privately and prints the result.
+func Run(ctx context.Context, cfg Config) error {
+	addr, err := ParseAddress(cfg.Address)
+	if err != nil {
+		return err
+	}
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	base := cfg.StateDir
+	if base == "" {
+		base = DefaultStateDir()
+	}
+	bars := &bars{enabled: cfg.Progress && cfg.Err != nil, w: cfg.Err}
+	defer bars.close()
+	c, err := client.New(client.Config{
+		CDN:        cfg.CDN,
+		PIR:        cfg.PIR,
+		HTTP:       cfg.HTTP,
+		Store:      client.NewDirStore(stateDirFor(base, cfg.CDN)),
+		OnProgress: bars.update,
+		Logger:     cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	if err := c.Sync(ctx); err != nil {
+		return explain(fmt.Errorf("syncing hints: %w", err))
+	}
+	res, err := c.Lookup(ctx, addr)
+	if err != nil {
+		return explain(fmt.Errorf("private lookup: %w", err))
+	}
+	bars.close()
+	if !res.Found {
+		fmt.Fprintf(cfg.Out, "%s is not in the database at block %d: its balance is 0\n", addr.Hex(), res.Block)
+	}
+	_, err = fmt.Fprintln(cfg.Out, Line(addr, res))
+	return err
+}
+
+// explain adds what to do to the errors a user can act on.
+func explain(err error) error {
+	switch {
+	case errors.Is(err, client.ErrSnapshotChecksum):
+		return fmt.Errorf("%w (the CDN served a damaged or stale snapshot; try again, or check the CDN)", err)
+	case errors.Is(err, client.ErrStorage):
+		return fmt.Errorf("%w (is the state directory writable and the disk not full? see --state)", err)
+	case errors.Is(err, client.ErrIncompatible):
+		return fmt.Errorf("%w (this plinko binary is older or newer than the deployment)", err)
+	}
+	return err
+}
+
+// bars draws one progress bar per stage while a stage runs.
+type bars struct {
+	enabled bool
+	w       io.Writer
+	stage   string
+	bar     *progressbar.ProgressBar
+}
+
+func (b *bars) update(p client.Progress) {
+	// The hints are built while the snapshot streams: the download bar
+	// shows both.
+	if !b.enabled || p.Stage == client.StageHints {
+		return
+	}
+	if p.Stage != b.stage || b.bar == nil {
+		b.close()
+		b.stage = p.Stage
+		switch p.Stage {
+		case client.StageDownload:
+			b.bar = progressbar.NewOptions64(p.Total,
+				progressbar.OptionSetWriter(b.w),
+				progressbar.OptionSetDescription("snapshot + hints"),
+				progressbar.OptionShowBytes(true),
+				progressbar.OptionShowTotalBytes(true),
+				progressbar.OptionThrottle(100*time.Millisecond),
+				progressbar.OptionSetPredictTime(true),
+				progressbar.OptionFullWidth())
+		default:
+			b.bar = progressbar.NewOptions64(p.Total,
+				progressbar.OptionSetWriter(b.w),
+				progressbar.OptionSetDescription(p.Stage),
+				progressbar.OptionShowCount(),
+				progressbar.OptionThrottle(100*time.Millisecond),
+				progressbar.OptionFullWidth())
+		}
+	}
+	_ = b.bar.Set64(p.Done)
+}
+
+func (b *bars) close() {
+	if b.bar != nil {
+		_ = b.bar.Finish()
+		fmt.Fprintln(b.w)
+		b.bar = nil
+		b.stage = ""
+	}
+}

@@ -1,0 +1,472 @@
+package client
+
+import (
+	"context"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/plinko-pir/plinko/runtime/dataset"
+	"github.com/plinko-pir/plinko/runtime/keyword"
+	"github.com/plinko-pir/plinko/runtime/plinko"
+)
+
+// queriesPerLookup is what one keyword lookup costs: one query per cuckoo
+// position, always.
+const queriesPerLookup = keyword.Ways
+
+// Client is a Plinko PIR client. Its methods are safe for concurrent use;
+// Sync and Lookup run one at a time, Status never waits for them.
+type Client struct {
+	cfg   Config
+	http  *http.Client
+	rand  io.Reader
+	log   *slog.Logger
+	store Store
+
+	mu     sync.Mutex // serializes Sync and Lookup; guards s and loaded
+	s      *session   // nil until hints exist
+	loaded bool       // the Store was consulted
+
+	status atomic.Pointer[Status]
+}
+
+// session is the live state: hints at an epoch, and the manifest they came from.
+type session struct {
+	manifestRaw []byte
+	man         *dataset.Manifest
+	kw          keyword.Params
+	params      plinko.Params
+	pl          *plinko.Client
+	epoch       uint64
+	block       uint64
+	blockHash   [32]byte
+}
+
+// New returns a client; it does no I/O (Sync or Lookup do).
+func New(cfg Config) (*Client, error) {
+	if cfg.CDN == "" {
+		return nil, errors.New("client: Config.CDN is required")
+	}
+	if cfg.PIR == "" {
+		return nil, errors.New("client: Config.PIR is required")
+	}
+	c := &Client{cfg: cfg, http: cfg.HTTP, rand: cfg.Rand, log: cfg.Logger, store: cfg.Store}
+	if c.http == nil {
+		c.http = http.DefaultClient
+	}
+	if c.rand == nil {
+		c.rand = rand.Reader
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.store == nil {
+		c.store = &MemStore{}
+	}
+	c.status.Store(&Status{})
+	return c, nil
+}
+
+// Status returns the client's current state without waiting for a running
+// Sync or Lookup.
+func (c *Client) Status() Status { return *c.status.Load() }
+
+func (c *Client) progress(stage string, done, total int64) {
+	if c.cfg.OnProgress != nil {
+		c.cfg.OnProgress(Progress{Stage: stage, Done: done, Total: total})
+	}
+}
+
+// publish refreshes the Status snapshot from the session.
+func (c *Client) publish() {
+	st := &Status{}
+	if s := c.s; s != nil {
+		*st = Status{
+			Synced:      true,
+			Epoch:       s.epoch,
+			Block:       s.block,
+			BlockHash:   s.blockHash,
+			QueriesLeft: s.pl.QueriesLeft(),
+			Entries:     s.params.N,
+		}
+	}
+	c.status.Store(st)
+}
+
+// Sync brings the hints up to the newest published epoch. The first time
+// (or when the published format or parameters changed, the needed deltas
+// were pruned, or the queries ran out) it streams the snapshot and builds
+// fresh hints; otherwise it applies the missing deltas. State is saved after.
+func (c *Client) Sync(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sync(ctx)
+}
+
+func (c *Client) sync(ctx context.Context) error {
+	if err := c.load(ctx); err != nil {
+		return err
+	}
+	raw, man, err := c.fetchManifest(ctx)
+	if err != nil {
+		return err
+	}
+	if c.s != nil && c.s.sameLayout(man) && c.s.pl.QueriesLeft() >= queriesPerLookup {
+		err := c.catchUp(ctx, 0)
+		if err == nil {
+			return c.save(ctx)
+		}
+		if !errors.Is(err, errNotFound) {
+			return err
+		}
+		c.log.Info("deltas needed to catch up were pruned; rebuilding hints from the snapshot")
+	}
+	return c.rebuild(ctx, raw, man)
+}
+
+// load reads the saved state once. State that fails to verify or no longer
+// parses is dropped (hints are rebuilt with a fresh key, so nothing consumed
+// can be reused).
+func (c *Client) load(ctx context.Context) error {
+	if c.loaded {
+		return nil
+	}
+	b, err := c.store.Load(ctx)
+	if err != nil && !errors.Is(err, ErrCorruptState) {
+		return fmt.Errorf("loading client state: %w", err)
+	}
+	c.loaded = true
+	if err != nil {
+		c.log.Warn("discarding saved client state", "err", err)
+		return nil
+	}
+	if b == nil {
+		return nil
+	}
+	s, err := restore(b, c.plinkoOptions()...)
+	if err != nil {
+		c.log.Warn("discarding saved client state", "err", err)
+		return nil
+	}
+	c.s = s
+	c.publish()
+	return nil
+}
+
+func restore(b []byte, opts ...plinko.ClientOption) (*session, error) {
+	saved, err := unmarshalState(b)
+	if err != nil {
+		return nil, err
+	}
+	man, err := dataset.DecodeManifest(saved.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("saved manifest: %w: %w", err, ErrCorruptState)
+	}
+	s, err := newSession(saved.Manifest, man, 0)
+	if err != nil {
+		return nil, fmt.Errorf("saved manifest: %w: %w", err, ErrCorruptState)
+	}
+	pl, err := plinko.LoadClient(saved.Hints, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("saved hints: %w: %w", err, ErrCorruptState)
+	}
+	if !sameLayout(pl.Params(), s.params) || pl.Epoch() != saved.Epoch || !pl.Ready() {
+		return nil, fmt.Errorf("saved hints do not match the saved manifest and epoch: %w", ErrCorruptState)
+	}
+	s.pl = pl
+	s.epoch, s.block, s.blockHash = saved.Epoch, saved.Block, saved.BlockHash
+	return s, nil
+}
+
+// newSession checks that a manifest is one this client can use and derives
+// the scheme and keyword parameters from it.
+func newSession(raw []byte, man *dataset.Manifest, backups int) (*session, error) {
+	kw, err := man.Keyword.Params()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", err, ErrIncompatible)
+	}
+	params, err := plinkoParams(man, backups)
+	if err != nil {
+		return nil, err
+	}
+	return &session{manifestRaw: raw, man: man, kw: kw, params: params}, nil
+}
+
+// plinkoParams derives the scheme parameters of a manifest's database and
+// checks that they lay it out as the manifest says.
+func plinkoParams(man *dataset.Manifest, backups int) (plinko.Params, error) {
+	var opts []plinko.Option
+	if backups > 0 {
+		opts = append(opts, plinko.WithBackups(backups))
+	}
+	params, err := plinko.NewParams(man.N, int(man.EntrySize), opts...)
+	if err != nil {
+		return plinko.Params{}, fmt.Errorf("scheme parameters for n=%d: %w: %w", man.N, err, ErrIncompatible)
+	}
+	if uint64(params.W) != man.W || uint64(params.C) != man.C {
+		return plinko.Params{}, fmt.Errorf("manifest lays out %d blocks of %d entries, this client %d of %d: %w",
+			man.C, man.W, params.C, params.W, ErrIncompatible)
+	}
+	return params, nil
+}
+
+// sameLayout reports whether two parameter sets lay the database out alike
+// (the hint budget, lambda and offset function are the client's own).
+func sameLayout(a, b plinko.Params) bool {
+	return a.N == b.N && a.EntrySize == b.EntrySize && a.W == b.W && a.C == b.C
+}
+
+// plinkoOptions are the options every plinko client of c gets.
+func (c *Client) plinkoOptions() []plinko.ClientOption {
+	opts := []plinko.ClientOption{plinko.WithRand(c.rand), plinko.WithWorkers(c.cfg.Workers)}
+	if c.cfg.Keystream != nil {
+		opts = append(opts, plinko.WithKeystream(streamKeystream(c.cfg.Keystream)))
+	}
+	return opts
+}
+
+// sameLayout reports whether hints built for s still index the database of man.
+func (s *session) sameLayout(man *dataset.Manifest) bool {
+	kw, err := man.Keyword.Params()
+	return err == nil && kw == s.kw && man.FormatVersion == s.man.FormatVersion &&
+		man.N == s.man.N && man.W == s.man.W && man.C == s.man.C && man.EntrySize == s.man.EntrySize
+}
+
+func (c *Client) fetchManifest(ctx context.Context) ([]byte, *dataset.Manifest, error) {
+	raw, err := c.getBytes(ctx, joinURL(c.cfg.CDN, dataset.ManifestName), maxManifestSize)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fetching manifest: %w", err)
+	}
+	man, err := dataset.DecodeManifest(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parsing manifest: %w", err)
+	}
+	return raw, man, nil
+}
+
+// rebuild streams the snapshot named by man into fresh hints (fresh key),
+// verifying size and sha256 while streaming, then catches up to the head.
+// On any failure the previous session is left as it was.
+func (c *Client) rebuild(ctx context.Context, raw []byte, man *dataset.Manifest) error {
+	s, err := newSession(raw, man, c.cfg.Backups)
+	if err != nil {
+		return err
+	}
+	pl, err := plinko.NewClient(s.params, c.rand, c.plinkoOptions()...)
+	if err != nil {
+		return fmt.Errorf("creating hints: %w", err)
+	}
+	snap := man.Snapshot()
+	size := int64(snap.Size)
+	want, err := hex.DecodeString(snap.SHA256)
+	if err != nil || len(want) != sha256.Size {
+		return fmt.Errorf("manifest snapshot sha256 %q is not hex", snap.SHA256)
+	}
+	resp, err := c.get(ctx, joinURL(c.cfg.CDN, snap.Name))
+	if err != nil {
+		return fmt.Errorf("downloading snapshot: %w", err)
+	}
+	defer resp.Body.Close()
+	vr := &verifyingReader{r: resp.Body, h: sha256.New(), tee: c.cfg.SnapshotTee, limit: size,
+		onRead: func(n int64) { c.progress(StageDownload, n, size) }}
+	err = pl.HintInit(vr, func(done, total uint64) { c.progress(StageHints, int64(done), int64(total)) })
+	if err != nil {
+		if vr.err != nil {
+			return vr.err
+		}
+		return fmt.Errorf("building hints from snapshot: %w", err)
+	}
+	if err := vr.finish([32]byte(want)); err != nil {
+		return err
+	}
+	pl.SetEpoch(man.Epoch)
+	s.pl = pl
+	s.epoch, s.block, s.blockHash = man.Epoch, man.BlockNumber, [32]byte(man.BlockHash)
+	// The new hints are valid at the snapshot's epoch: keep and save them
+	// even if catching up fails now (a later Sync or Lookup retries).
+	c.s = s
+	errCatchUp := c.catchUp(ctx, 0)
+	if err := c.save(ctx); err != nil {
+		return err
+	}
+	return errCatchUp
+}
+
+// catchUp applies deltas until the hints are at target, or at the published
+// head when target is 0. A missing delta is errNotFound (pruned).
+func (c *Client) catchUp(ctx context.Context, target uint64) error {
+	s := c.s
+	if target == 0 {
+		b, err := c.getBytes(ctx, joinURL(c.cfg.CDN, dataset.HeadName), maxHeadSize)
+		if err != nil {
+			return fmt.Errorf("fetching head: %w", err)
+		}
+		head, err := dataset.DecodeHead(b)
+		if err != nil {
+			return fmt.Errorf("parsing head: %w", err)
+		}
+		target = head.Epoch
+		if target > s.epoch && s.epoch+1 < head.OldestDelta {
+			return fmt.Errorf("hints at epoch %d, oldest published delta %d: %w", s.epoch, head.OldestDelta, errNotFound)
+		}
+	}
+	if target <= s.epoch {
+		return nil
+	}
+	total := int64(target - s.epoch)
+	for e := s.epoch + 1; e <= target; e++ {
+		d, err := c.fetchDelta(ctx, e)
+		if err != nil {
+			return err
+		}
+		if err := c.applyDelta(d); err != nil {
+			return err
+		}
+		c.progress(StageDeltas, int64(e-(target-uint64(total))), total)
+	}
+	c.publish()
+	return nil
+}
+
+func (c *Client) fetchDelta(ctx context.Context, epoch uint64) (*dataset.Delta, error) {
+	name := dataset.DeltaName(epoch)
+	b, err := c.getBytes(ctx, joinURL(c.cfg.CDN, name), maxDeltaSize)
+	if err != nil {
+		return nil, fmt.Errorf("fetching delta for epoch %d: %w", epoch, err)
+	}
+	d, err := dataset.DecodeDelta(b)
+	if err != nil {
+		return nil, fmt.Errorf("delta for epoch %d: %w", epoch, err)
+	}
+	if d.Epoch != epoch {
+		return nil, fmt.Errorf("delta file %s holds epoch %d", name, d.Epoch)
+	}
+	return d, nil
+}
+
+// applyDelta folds one verified delta into the hints. Every record is
+// checked before any is applied, so a bad delta changes nothing.
+func (c *Client) applyDelta(d *dataset.Delta) error {
+	s := c.s
+	if d.Epoch != s.epoch+1 {
+		return fmt.Errorf("delta for epoch %d cannot follow epoch %d", d.Epoch, s.epoch)
+	}
+	if d.EntrySize != s.params.EntrySize {
+		return fmt.Errorf("delta for epoch %d has entry size %d, want %d", d.Epoch, d.EntrySize, s.params.EntrySize)
+	}
+	ds := make([]plinko.Delta, len(d.Records))
+	for i, r := range d.Records {
+		if r.Index >= s.params.N {
+			return fmt.Errorf("delta for epoch %d touches index %d beyond the database (%d)", d.Epoch, r.Index, s.params.N)
+		}
+		ds[i] = plinko.Delta{Index: r.Index, XOR: r.XOR}
+	}
+	if err := s.pl.ApplyDeltas(ds); err != nil {
+		return fmt.Errorf("applying delta for epoch %d: %w", d.Epoch, err)
+	}
+	s.pl.SetEpoch(d.Epoch)
+	s.epoch, s.block, s.blockHash = d.Epoch, d.BlockNumber, [32]byte(d.BlockHash)
+	return nil
+}
+
+// save persists the session. Called before every query is sent, so hints
+// that a query consumed are never reused after a crash.
+func (c *Client) save(ctx context.Context) error {
+	s := c.s
+	hints, err := s.pl.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("encoding hints: %w", err)
+	}
+	st := savedState{Manifest: s.manifestRaw, Epoch: s.epoch, Block: s.block, BlockHash: s.blockHash, Hints: hints}
+	if err := c.store.Save(ctx, st.marshal()); err != nil {
+		return fmt.Errorf("%w: %w", ErrStorage, err)
+	}
+	c.publish()
+	return nil
+}
+
+// verifyingReader hashes and counts what it passes on and refuses to pass
+// on more than limit bytes; finish checks the total against the manifest.
+type verifyingReader struct {
+	r io.Reader
+	h interface {
+		io.Writer
+		Sum([]byte) []byte
+	}
+	tee    io.Writer
+	limit  int64
+	n      int64
+	err    error
+	onRead func(int64)
+}
+
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	n, err := v.r.Read(p)
+	if n > 0 {
+		v.n += int64(n)
+		if v.n > v.limit {
+			v.err = fmt.Errorf("snapshot is longer than the manifest's %d bytes: %w", v.limit, ErrSnapshotChecksum)
+			return 0, v.err
+		}
+		v.h.Write(p[:n])
+		if v.tee != nil {
+			if _, werr := v.tee.Write(p[:n]); werr != nil {
+				v.err = fmt.Errorf("snapshot tee: %w", werr)
+				return 0, v.err
+			}
+		}
+		v.onRead(v.n)
+	}
+	if err != nil && err != io.EOF {
+		v.err = fmt.Errorf("downloading snapshot: %w", err)
+		return n, v.err
+	}
+	return n, err
+}
+
+// finish drains what is left (a snapshot may carry bytes the scheme does not
+// read) and compares size and sha256 with the manifest.
+func (v *verifyingReader) finish(want [32]byte) error {
+	if _, err := io.Copy(io.Discard, v); err != nil {
+		return err
+	}
+	if v.n != v.limit {
+		return fmt.Errorf("snapshot has %d bytes, the manifest says %d: %w", v.n, v.limit, ErrSnapshotChecksum)
+	}
+	var got [32]byte
+	copy(got[:], v.h.Sum(nil))
+	if got != want {
+		return fmt.Errorf("snapshot sha256 %x, the manifest says %x: %w", got, want, ErrSnapshotChecksum)
+	}
+	return nil
+}
+
+// streamKeystream adapts a cipher.Stream factory (Config.Keystream) to
+// plinko.Keystream.
+type streamKeystream func(key, iv []byte) (cipher.Stream, error)
+
+func (f streamKeystream) Fill(key []byte, iv [16]byte, dst []byte) error {
+	st, err := f(key, iv[:])
+	if err != nil {
+		return fmt.Errorf("keystream: %w", err)
+	}
+	if r, ok := st.(io.Reader); ok {
+		_, err := io.ReadFull(r, dst)
+		return err
+	}
+	clear(dst)
+	st.XORKeyStream(dst, dst)
+	return nil
+}

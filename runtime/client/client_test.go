@@ -1,0 +1,322 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/plinko-pir/plinko/runtime/dataset"
+	"github.com/plinko-pir/plinko/runtime/keyword"
+)
+
+const testAccounts = 3000
+
+func unknownAccount(r *rand.Rand) keyword.Account {
+	var a keyword.Account
+	for j := range a.Address {
+		a.Address[j] = byte(r.Uint32())
+	}
+	return a
+}
+
+func TestFirstSyncAndLookups(t *testing.T) {
+	ctx := context.Background()
+	e := newTestEnv(t, testAccounts)
+	c := e.newClient(nil)
+	var progressed = map[string]bool{}
+	c.cfg.OnProgress = func(p Progress) { progressed[p.Stage] = true }
+	if c.Status().Synced {
+		t.Fatal("synced before Sync")
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := c.Status()
+	if !st.Synced || st.Epoch != testStartBlock || st.Block != testStartBlock || st.Entries != e.kw.TableSize || st.QueriesLeft < 3 {
+		t.Fatalf("status after sync: %+v", st)
+	}
+	if !progressed[StageDownload] || !progressed[StageHints] {
+		t.Fatalf("progress stages reported: %v", progressed)
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	for i := 0; i < 5; i++ {
+		e.checkLookup(c, e.accounts[r.IntN(len(e.accounts))], true)
+	}
+	e.checkLookup(c, unknownAccount(r), false)
+	for i, n := range e.queries {
+		if n != 3 {
+			t.Fatalf("request %d carried %d queries, want always 3", i, n)
+		}
+	}
+	if left := c.Status().QueriesLeft; left != st.QueriesLeft-6*3 {
+		t.Fatalf("queries left %d after 6 lookups, from %d", left, st.QueriesLeft)
+	}
+	if got := e.snapshotGets.Load(); got != 1 {
+		t.Fatalf("%d snapshot downloads, want 1", got)
+	}
+}
+
+func TestLookupWithoutSyncSyncs(t *testing.T) {
+	e := newTestEnv(t, 500)
+	c := e.newClient(nil)
+	e.checkLookup(c, e.accounts[3], true)
+}
+
+func TestDecoyOnRepeatedLookup(t *testing.T) {
+	e := newTestEnv(t, 500)
+	c := e.newClient(nil)
+	a := e.accounts[7]
+	for i := 0; i < 4; i++ {
+		e.checkLookup(c, a, true)
+	}
+	if len(e.queries) != 4 {
+		t.Fatalf("%d requests for 4 lookups", len(e.queries))
+	}
+	for _, n := range e.queries {
+		if n != 3 {
+			t.Fatalf("a repeated lookup sent %d queries, want 3 (decoys included)", n)
+		}
+	}
+}
+
+func TestDeltasApplied(t *testing.T) {
+	ctx := context.Background()
+	e := newTestEnv(t, testAccounts)
+	c := e.newClient(nil)
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(2, 2))
+	for i := 0; i < 3; i++ {
+		e.advance(40, 5, r)
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Status(); st.Epoch != e.epoch || st.Block != e.block || st.BlockHash != [32]byte(e.hash) {
+		t.Fatalf("status after deltas: %+v, want epoch %d", st, e.epoch)
+	}
+	// Changed, unchanged and newly inserted accounts all read correctly.
+	for _, a := range e.accounts[len(e.accounts)-15:] {
+		e.checkLookup(c, a, true)
+	}
+	for i := 0; i < 10; i++ {
+		e.checkLookup(c, e.accounts[r.IntN(len(e.accounts))], true)
+	}
+	if e.snapshotGets.Load() != 1 {
+		t.Fatal("deltas caused a second snapshot download")
+	}
+}
+
+func TestAnswerFromLaterEpoch(t *testing.T) {
+	ctx := context.Background()
+	e := newTestEnv(t, testAccounts)
+	c := e.newClient(nil)
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(3, 3))
+	e.advance(200, 10, r)
+	e.advance(200, 10, r)
+	// No Sync: the answer comes from two epochs ahead; the client must
+	// apply the deltas up to exactly that epoch before reconstructing.
+	for _, a := range e.accounts[len(e.accounts)-20:] {
+		e.checkLookup(c, a, true)
+	}
+	if st := c.Status(); st.Epoch != e.epoch {
+		t.Fatalf("hints at epoch %d after a later answer, want %d", st.Epoch, e.epoch)
+	}
+}
+
+func TestServerBehindRetriedOnce(t *testing.T) {
+	ctx := context.Background()
+	e := newTestEnv(t, testAccounts)
+	r := rand.New(rand.NewPCG(4, 4))
+	e.advance(100, 0, r)
+	c := e.newClient(nil)
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	e.lagOnce = true
+	e.mu.Unlock()
+	e.checkLookup(c, e.accounts[1], true)
+	if len(e.queries) != 2 {
+		t.Fatalf("%d requests, want the lagging answer retried once", len(e.queries))
+	}
+}
+
+func TestCorruptedSnapshotRefused(t *testing.T) {
+	ctx := context.Background()
+	e := newTestEnv(t, 500)
+	man, err := e.dir.ReadManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := e.dir.Path(man.Snapshot().Name)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x10
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store := NewDirStore(filepath.Join(t.TempDir(), "state"))
+	c := e.newClient(store)
+	if err := c.Sync(ctx); !errors.Is(err, ErrSnapshotChecksum) {
+		t.Fatalf("sync of a corrupted snapshot: %v", err)
+	}
+	if c.Status().Synced {
+		t.Fatal("hints kept from a corrupted snapshot")
+	}
+	if saved, _ := store.Load(ctx); saved != nil {
+		t.Fatal("state saved from a corrupted snapshot")
+	}
+	if _, err := c.Lookup(ctx, e.accounts[0].Address); !errors.Is(err, ErrSnapshotChecksum) {
+		t.Fatalf("lookup with a corrupted snapshot: %v", err)
+	}
+	if len(e.queries) != 0 {
+		t.Fatal("queries sent without valid hints")
+	}
+}
+
+func TestStateAcrossRestarts(t *testing.T) {
+	ctx := context.Background()
+	e := newTestEnv(t, testAccounts)
+	store := NewDirStore(filepath.Join(t.TempDir(), "state"))
+	c1 := e.newClient(store)
+	e.checkLookup(c1, e.accounts[5], true)
+	left := c1.Status().QueriesLeft
+
+	r := rand.New(rand.NewPCG(5, 5))
+	e.advance(50, 3, r)
+	c2 := e.newClient(store) // a new process: state comes from disk
+	if err := c2.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.snapshotGets.Load(); got != 1 {
+		t.Fatalf("restart downloaded the snapshot again (%d downloads)", got)
+	}
+	if st := c2.Status(); st.QueriesLeft != left || st.Epoch != e.epoch {
+		t.Fatalf("restored status %+v, want %d queries left at epoch %d", st, left, e.epoch)
+	}
+	e.checkLookup(c2, e.accounts[len(e.accounts)-1], true)
+	e.checkLookup(c2, e.accounts[5], true)
+
+	// A corrupted state file is dropped and rebuilt, never used.
+	raw, _ := os.ReadFile(store.Path())
+	raw[len(raw)/3] ^= 1
+	os.WriteFile(store.Path(), raw, 0o600)
+	c3 := e.newClient(store)
+	e.checkLookup(c3, e.accounts[9], true)
+	if got := e.snapshotGets.Load(); got != 2 {
+		t.Fatalf("corrupt state: %d snapshot downloads, want a rebuild (2)", got)
+	}
+}
+
+// TestQueryPersistedBeforeSend checks at the server, while the query is in
+// flight, that the saved state already has the query's hints consumed.
+func TestQueryPersistedBeforeSend(t *testing.T) {
+	ctx := context.Background()
+	e := newTestEnv(t, 500)
+	store := NewDirStore(filepath.Join(t.TempDir(), "state"))
+	c := e.newClient(store)
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before, err := store.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var during []byte
+	e.onQuery = func() { during, _ = store.Load(ctx) }
+	e.checkLookup(c, e.accounts[2], true)
+	after, _ := store.Load(ctx)
+	if during == nil || bytes.Equal(during, before) {
+		t.Fatal("the state on disk while the query was in flight is the state from before the query")
+	}
+	if bytes.Equal(during, after) {
+		t.Fatal("state not saved after reconstruction")
+	}
+	// What was on disk during the query is usable: a crash then loses the
+	// query's hints but restores a consistent client.
+	if _, err := restore(during); err != nil {
+		t.Fatalf("state saved before sending does not load: %v", err)
+	}
+}
+
+func TestResyncAfterPruning(t *testing.T) {
+	ctx := context.Background()
+	e := newTestEnv(t, testAccounts)
+	store := NewDirStore(filepath.Join(t.TempDir(), "state"))
+	c := e.newClient(store)
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(6, 6))
+	e.advance(30, 2, r)
+	e.advance(30, 2, r)
+	e.prune() // new snapshot at the head, old deltas gone
+	e.advance(30, 2, r)
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.snapshotGets.Load(); got != 2 {
+		t.Fatalf("%d snapshot downloads, want a resync (2)", got)
+	}
+	if st := c.Status(); st.Epoch != e.epoch {
+		t.Fatalf("epoch %d after resync, want %d", st.Epoch, e.epoch)
+	}
+	for _, a := range e.accounts[len(e.accounts)-6:] {
+		e.checkLookup(c, a, true)
+	}
+}
+
+func TestIncompatibleManifestRefused(t *testing.T) {
+	e := newTestEnv(t, 500)
+	man, err := e.dir.ReadManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	man.W, man.C = man.W*2, man.C/2 // a layout this client would not choose
+	if man.C == 0 {
+		t.Skip("database too small to change its layout")
+	}
+	if err := e.dir.WriteManifest(man); err != nil {
+		t.Fatal(err)
+	}
+	c := e.newClient(nil)
+	if err := c.Sync(context.Background()); !errors.Is(err, ErrIncompatible) {
+		t.Fatalf("sync with another layout: %v", err)
+	}
+}
+
+func TestRefreshWhenQueriesRunOut(t *testing.T) {
+	e := newTestEnv(t, 500)
+	c := e.newClientWith(Config{Backups: 7})
+	for i := 0; i < 5; i++ { // 15 queries on a budget of 7: two refreshes
+		e.checkLookup(c, e.accounts[i], true)
+	}
+	if got := e.snapshotGets.Load(); got != 3 {
+		t.Fatalf("%d snapshot downloads for 15 queries with 7 per set of hints, want 3", got)
+	}
+	if left := c.Status().QueriesLeft; left != 7-3 {
+		t.Fatalf("queries left %d, want 4", left)
+	}
+}
+
+func TestNewNeedsURLs(t *testing.T) {
+	if _, err := New(Config{PIR: "http://x"}); err == nil {
+		t.Fatal("missing CDN accepted")
+	}
+	if _, err := New(Config{CDN: "http://x"}); err == nil {
+		t.Fatal("missing PIR accepted")
+	}
+}
+
+var _ = dataset.ManifestName

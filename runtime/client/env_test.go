@@ -1,0 +1,323 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/plinko-pir/plinko/runtime/cdn"
+	"github.com/plinko-pir/plinko/runtime/dataset"
+	"github.com/plinko-pir/plinko/runtime/keyword"
+	"github.com/plinko-pir/plinko/runtime/plinko"
+)
+
+// testEnv is a small published deployment on loopback: a dataset directory
+// served by the real cdn package, and a real plinko.Server behind a net/http
+// handler speaking the query wire format.
+type testEnv struct {
+	t        *testing.T
+	dir      dataset.Dir
+	kw       keyword.Params
+	params   plinko.Params
+	table    *keyword.Table
+	accounts []keyword.Account
+	epoch    uint64
+	block    uint64
+	hash     dataset.Hash
+
+	cdnURL, pirURL string
+	snapshotGets   atomic.Int64
+
+	mu      sync.Mutex
+	server  *plinko.Server
+	db      []byte // padded, at epoch
+	lagging *plinko.Server
+	lagEp   uint64
+	lagOnce bool   // answer the next query from the lagging server
+	queries []int  // queries per request, as the server saw them
+	onQuery func() // called when a query arrives, before answering
+}
+
+const testStartBlock = 100
+
+func newTestEnv(t *testing.T, accounts int) *testEnv {
+	t.Helper()
+	r := rand.New(rand.NewPCG(uint64(accounts), 7))
+	e := &testEnv{t: t, dir: dataset.Dir(t.TempDir()), epoch: testStartBlock, block: testStartBlock}
+	e.hash[0] = 1
+	for i := 0; i < accounts; i++ {
+		var a keyword.Account
+		for j := range a.Address {
+			a.Address[j] = byte(r.Uint32())
+		}
+		a.Balance = r.Uint64N(1e12) + 1
+		e.accounts = append(e.accounts, a)
+	}
+	m, err := keyword.TableSizeFor(uint64(accounts), keyword.DefaultLoad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.kw = keyword.Params{TableSize: m}
+	e.kw.Seed[0] = 42
+	e.table, err = keyword.Build(e.kw, e.accounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.params, err = plinko.NewParams(m, keyword.EntrySize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.publishSnapshot()
+	if err := e.dir.WriteHead(&dataset.Head{FormatVersion: dataset.FormatVersion, Epoch: e.epoch, BlockNumber: e.block,
+		BlockHash: e.hash, SnapshotEpoch: e.epoch, OldestDelta: e.epoch + 1}); err != nil {
+		t.Fatal(err)
+	}
+	e.startCDN()
+	e.startPIR()
+	return e
+}
+
+// publishSnapshot writes the current table as snapshot and manifest, and
+// (re)starts the pir-server's database from it.
+func (e *testEnv) publishSnapshot() {
+	t := e.t
+	pad := (uint64(e.params.C)*uint64(e.params.W) - e.kw.TableSize) * keyword.EntrySize
+	f, err := e.dir.WriteSnapshot(e.table.Bytes(), pad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	man := &dataset.Manifest{FormatVersion: dataset.FormatVersion, Epoch: e.epoch, BlockNumber: e.block, BlockHash: e.hash,
+		N: e.kw.TableSize, W: uint64(e.params.W), C: uint64(e.params.C), EntrySize: keyword.EntrySize,
+		Keyword: dataset.KeywordOf(e.kw), Files: []dataset.File{f}}
+	if err := e.dir.WriteManifest(man); err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.db = append(bytes.Clone(e.table.Bytes()), make([]byte, pad)...)
+	srv, err := plinko.NewServer(e.params, bytes.Clone(e.db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.server = srv
+}
+
+func (e *testEnv) startCDN() {
+	srv, err := cdn.New(cdn.Config{Dir: string(e.dir), GzipDir: "-"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ctx, ln) }()
+	// Count snapshot downloads through a tiny proxy-free trick: a second
+	// listener would change URLs, so count on the client side instead.
+	e.cdnURL = "http://" + ln.Addr().String()
+	e.t.Cleanup(func() { cancel(); <-done; srv.Close() })
+}
+
+// startPIR serves POST /v1/query with a real plinko.Server.
+func (e *testEnv) startPIR() {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != QueryPath {
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.onQuery != nil {
+			e.onQuery()
+		}
+		qs, err := plinko.DecodeQueries(e.params, body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		e.queries = append(e.queries, len(qs))
+		srv, epoch := e.server, e.epoch
+		if e.lagOnce {
+			srv, epoch = e.lagging, e.lagEp
+			e.lagOnce = false
+		}
+		as := make([]*plinko.Answer, len(qs))
+		for i, q := range qs {
+			if as[i], err = srv.Answer(q, epoch); err != nil {
+				break
+			}
+		}
+		if errors.Is(err, plinko.ErrQueryAhead) {
+			// What pir-server says when its database is behind the hints.
+			http.Error(w, err.Error(), http.StatusTooEarly)
+			return
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		out, err := plinko.EncodeAnswers(as)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(out)
+	})
+	ts := httptest.NewServer(h)
+	e.pirURL = ts.URL
+	e.t.Cleanup(ts.Close)
+}
+
+// advance publishes one epoch: balances of some accounts change, some new
+// accounts appear; the delta goes to the CDN and the server applies it.
+func (e *testEnv) advance(changes, inserts int, r *rand.Rand) {
+	t := e.t
+	before := bytes.Clone(e.table.Bytes())
+	for i := 0; i < changes; i++ {
+		a := &e.accounts[r.IntN(len(e.accounts))]
+		a.Balance = r.Uint64N(1e12) + 1
+		pos, ok := e.table.Find(keyword.Tag(e.kw.Seed, a.Address))
+		if !ok {
+			t.Fatal("account missing from table")
+		}
+		e.table.SetBalance(pos, a.Balance)
+	}
+	for i := 0; i < inserts; i++ {
+		var a keyword.Account
+		for j := range a.Address {
+			a.Address[j] = byte(r.Uint32())
+		}
+		a.Balance = r.Uint64N(1e12) + 1
+		if _, err := e.table.Insert(keyword.Tag(e.kw.Seed, a.Address), a.Balance); err != nil {
+			t.Fatal(err)
+		}
+		e.accounts = append(e.accounts, a)
+	}
+	after := e.table.Bytes()
+	d := &dataset.Delta{Epoch: e.epoch + 1, BlockNumber: e.block + 1, ParentHash: e.hash, EntrySize: keyword.EntrySize}
+	d.BlockHash[0], d.BlockHash[1] = 2, byte(d.Epoch)
+	for i := uint64(0); i < e.kw.TableSize; i++ {
+		x := make([]byte, keyword.EntrySize)
+		nz := false
+		for j := range x {
+			x[j] = before[i*keyword.EntrySize+uint64(j)] ^ after[i*keyword.EntrySize+uint64(j)]
+			nz = nz || x[j] != 0
+		}
+		if nz {
+			d.Records = append(d.Records, dataset.Record{Index: i, XOR: x})
+		}
+	}
+	if err := e.dir.WriteDelta(d); err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	lag, err := plinko.NewServer(e.params, bytes.Clone(e.db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.lagging, e.lagEp = lag, e.epoch
+	for _, rec := range d.Records {
+		if err := e.server.ApplyDelta(rec.Index, rec.XOR); err != nil {
+			t.Fatal(err)
+		}
+		copy(e.db[rec.Index*keyword.EntrySize:], after[rec.Index*keyword.EntrySize:(rec.Index+1)*keyword.EntrySize])
+	}
+	e.epoch, e.block, e.hash = d.Epoch, d.BlockNumber, d.BlockHash
+	e.mu.Unlock()
+	oldest := uint64(testStartBlock + 1)
+	if h, err := e.dir.ReadHead(); err == nil {
+		oldest = h.OldestDelta
+	}
+	man, err := e.dir.ReadManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.dir.WriteHead(&dataset.Head{FormatVersion: dataset.FormatVersion, Epoch: e.epoch, BlockNumber: e.block,
+		BlockHash: e.hash, SnapshotEpoch: man.Epoch, OldestDelta: oldest}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// prune publishes a snapshot of the current state and deletes every delta
+// up to it, as the updater does.
+func (e *testEnv) prune() {
+	t := e.t
+	e.publishSnapshot()
+	epochs, err := e.dir.DeltaEpochs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ep := range epochs {
+		if err := os.Remove(e.dir.DeltaPath(ep)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.dir.WriteHead(&dataset.Head{FormatVersion: dataset.FormatVersion, Epoch: e.epoch, BlockNumber: e.block,
+		BlockHash: e.hash, SnapshotEpoch: e.epoch, OldestDelta: e.epoch + 1}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// countingTransport counts snapshot downloads.
+type countingTransport struct {
+	snapshots *atomic.Int64
+}
+
+func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if bytes.HasPrefix([]byte(r.URL.Path), []byte("/snapshot-")) {
+		c.snapshots.Add(1)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func (e *testEnv) newClient(store Store) *Client {
+	return e.newClientWith(Config{Store: store})
+}
+
+// newClientWith fills in the env's URLs and a counting HTTP client.
+func (e *testEnv) newClientWith(cfg Config) *Client {
+	e.t.Helper()
+	cfg.CDN, cfg.PIR = e.cdnURL, e.pirURL
+	cfg.HTTP = &http.Client{Transport: countingTransport{&e.snapshotGets}}
+	c, err := New(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// checkLookup looks a up and compares with the env's truth at its epoch.
+func (e *testEnv) checkLookup(c *Client, a keyword.Account, wantFound bool) Result {
+	e.t.Helper()
+	res, err := c.Lookup(context.Background(), a.Address)
+	if err != nil {
+		e.t.Fatalf("lookup: %v", err)
+	}
+	e.mu.Lock()
+	ep := e.epoch
+	e.mu.Unlock()
+	if res.Epoch != ep {
+		e.t.Fatalf("answer epoch %d, server at %d", res.Epoch, ep)
+	}
+	if res.Found != wantFound || (wantFound && res.Gwei != a.Balance) || (!wantFound && res.Gwei != 0) {
+		e.t.Fatalf("lookup = found %v, %d gwei; want found %v, %d gwei", res.Found, res.Gwei, wantFound, a.Balance)
+	}
+	return res
+}

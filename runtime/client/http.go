@@ -1,0 +1,101 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Response size bounds: a hostile or broken server cannot make the client
+// allocate without limit.
+const (
+	maxHeadSize   = 1 << 16
+	maxDeltaSize  = 256 << 20
+	maxAnswerSize = 1 << 20
+	maxErrorBody  = 512
+)
+
+// errNotFound marks a 404, which for a delta means it was pruned.
+var errNotFound = errors.New("not found")
+
+// joinURL appends a path to a base URL without doubling slashes.
+func joinURL(base, path string) string {
+	return strings.TrimRight(base, "/") + "/" + strings.TrimLeft(path, "/")
+}
+
+// get issues a GET and returns the response for a 200; other statuses are
+// errors (errNotFound for 404) carrying a bounded piece of the body.
+func (c *Client) get(ctx context.Context, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("building request for %s: %w", url, err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetching %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		return nil, statusError(url, resp)
+	}
+	return resp, nil
+}
+
+// getBytes fetches a small file whole, refusing more than limit bytes.
+func (c *Client) getBytes(ctx context.Context, url string, limit int64) ([]byte, error) {
+	resp, err := c.get(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return readLimited(resp.Body, limit, url)
+}
+
+func readLimited(r io.Reader, limit int64, what string) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", what, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("reading %s: larger than %d bytes", what, limit)
+	}
+	return b, nil
+}
+
+// post sends body to url and returns the 200 response's body (bounded).
+func (c *Client) post(ctx context.Context, url, contentType string, body []byte, limit int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("building request for %s: %w", url, err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("querying %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, statusError(url, resp)
+	}
+	return readLimited(resp.Body, limit, url)
+}
+
+func statusError(url string, resp *http.Response) error {
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	detail := strings.TrimSpace(string(msg))
+	if resp.StatusCode == http.StatusTooEarly {
+		// The pir-server's database is behind the hints' epoch (RFC 8470).
+		return fmt.Errorf("%s: %s: %s: %w", url, resp.Status, detail, ErrServerBehind)
+	}
+	if resp.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("%s: %s: %w: %w", url, resp.Status, ErrServer, errNotFound)
+	}
+	if detail != "" {
+		return fmt.Errorf("%s: %s: %s: %w", url, resp.Status, detail, ErrServer)
+	}
+	return fmt.Errorf("%s: %s: %w", url, resp.Status, ErrServer)
+}

@@ -1,0 +1,176 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/plinko-pir/plinko/runtime/keyword"
+	"github.com/plinko-pir/plinko/runtime/plinko"
+)
+
+// QueryPath is the pir-server's query endpoint, relative to Config.PIR.
+const QueryPath = "/v1/query"
+
+// queryContentType labels the binary query batch.
+const queryContentType = "application/octet-stream"
+
+// Lookup finds addr's balance privately: it sends the Plinko queries for the
+// address's three keyword positions in one request (always three, found or
+// not; a position already answered is replaced by a decoy inside the scheme),
+// brings the hints to the answer's epoch and reconstructs the entries.
+// A client without hints syncs first; one whose queries run out refreshes.
+func (c *Client) Lookup(ctx context.Context, addr [20]byte) (Result, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.ready(ctx); err != nil {
+		return Result{}, err
+	}
+	tag, pos := c.s.kw.Locate(addr)
+	entries, res, err := c.queryIndices(ctx, pos[:])
+	if err != nil {
+		return Result{}, err
+	}
+	res.Gwei, res.Found = keyword.Match(tag, [keyword.Ways][]byte(entries))
+	return res, nil
+}
+
+// LookupIndex privately reads the raw entry at one database index (one
+// query). It is for deployment checks (plinko verify) that compare an entry
+// against the snapshot; wallets use Lookup.
+func (c *Client) LookupIndex(ctx context.Context, index uint64) ([]byte, Result, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.ready(ctx); err != nil {
+		return nil, Result{}, err
+	}
+	if index >= c.s.params.N {
+		return nil, Result{}, fmt.Errorf("index %d outside the database of %d entries", index, c.s.params.N)
+	}
+	entries, res, err := c.queryIndices(ctx, []uint64{index})
+	if err != nil {
+		return nil, Result{}, err
+	}
+	return entries[0], res, nil
+}
+
+// ready makes sure hints exist and can answer a lookup.
+func (c *Client) ready(ctx context.Context) error {
+	if err := c.load(ctx); err != nil {
+		return err
+	}
+	if c.s == nil || c.s.pl.QueriesLeft() < queriesPerLookup {
+		return c.sync(ctx)
+	}
+	return nil
+}
+
+// queryIndices runs one batch of private queries and returns the entries,
+// with the epoch they were read at. A pir-server behind the hints' epoch
+// gets one more try with fresh queries, a moment later.
+func (c *Client) queryIndices(ctx context.Context, idx []uint64) ([][]byte, Result, error) {
+	for attempt := 0; ; attempt++ {
+		entries, res, err := c.queryOnce(ctx, idx)
+		if errors.Is(err, ErrServerBehind) && attempt == 0 {
+			c.log.Info("pir-server is behind the hints' epoch; retrying once")
+			select {
+			case <-time.After(retryBehind):
+			case <-ctx.Done():
+				return nil, Result{}, ctx.Err()
+			}
+			continue
+		}
+		return entries, res, err
+	}
+}
+
+// retryBehind is the pause before asking a lagging pir-server again.
+const retryBehind = 500 * time.Millisecond
+
+// buildQueries makes one query per index. Running out of hints (all backups
+// used, or no unused hint covering an index) rebuilds the hints once.
+func (c *Client) buildQueries(ctx context.Context, idx []uint64) ([]*plinko.Query, error) {
+	for attempt := 0; ; attempt++ {
+		if c.s.pl.QueriesLeft() < len(idx) {
+			if err := c.refresh(ctx); err != nil {
+				return nil, err
+			}
+		}
+		qs := make([]*plinko.Query, len(idx))
+		var err error
+		for i, x := range idx {
+			if qs[i], err = c.s.pl.Query(x); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			return qs, nil
+		}
+		if attempt > 0 || !errors.Is(err, plinko.ErrNoHint) && !errors.Is(err, plinko.ErrNeedRefresh) {
+			return nil, fmt.Errorf("building query: %w", err)
+		}
+		if err := c.refresh(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// refresh rebuilds the hints from the current snapshot with a fresh key.
+func (c *Client) refresh(ctx context.Context) error {
+	raw, man, err := c.fetchManifest(ctx)
+	if err != nil {
+		return err
+	}
+	c.log.Info("refreshing hints from the snapshot")
+	return c.rebuild(ctx, raw, man)
+}
+
+func (c *Client) queryOnce(ctx context.Context, idx []uint64) ([][]byte, Result, error) {
+	qs, err := c.buildQueries(ctx, idx)
+	if err != nil {
+		return nil, Result{}, err
+	}
+	s := c.s
+	// The queries consumed hints: persist that before anything is sent.
+	if err := c.save(ctx); err != nil {
+		return nil, Result{}, err
+	}
+	body, err := plinko.EncodeQueries(qs)
+	if err != nil {
+		return nil, Result{}, fmt.Errorf("encoding queries: %w", err)
+	}
+	raw, err := c.post(ctx, joinURL(c.cfg.PIR, QueryPath), queryContentType, body, maxAnswerSize)
+	if err != nil {
+		return nil, Result{}, fmt.Errorf("private query: %w", err)
+	}
+	answers, err := plinko.DecodeAnswers(s.params, raw)
+	if err != nil {
+		return nil, Result{}, fmt.Errorf("decoding answer: %w", err)
+	}
+	if len(answers) != len(qs) {
+		return nil, Result{}, fmt.Errorf("pir-server answered %d of %d queries", len(answers), len(qs))
+	}
+	entries := make([][]byte, len(qs))
+	for i := range qs {
+		v, err := s.pl.Reconstruct(qs[i], answers[i])
+		if errors.Is(err, plinko.ErrEpochAhead) {
+			// Bring the hints to exactly the answer's epoch (not further).
+			if err := c.catchUp(ctx, answers[i].Epoch); err != nil {
+				return nil, Result{}, fmt.Errorf("applying deltas up to the answer's epoch %d: %w", answers[i].Epoch, err)
+			}
+			v, err = s.pl.Reconstruct(qs[i], answers[i])
+		}
+		if errors.Is(err, plinko.ErrAnswerStale) {
+			return nil, Result{}, fmt.Errorf("answer at epoch %d, hints at %d: %w", answers[i].Epoch, s.epoch, ErrServerBehind)
+		}
+		if err != nil {
+			return nil, Result{}, fmt.Errorf("reconstructing entry: %w", err)
+		}
+		entries[i] = v
+	}
+	if err := c.save(ctx); err != nil {
+		return nil, Result{}, err
+	}
+	return entries, Result{Epoch: s.epoch, Block: s.block, BlockHash: s.blockHash}, nil
+}

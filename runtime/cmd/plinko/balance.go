@@ -1,0 +1,45 @@
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/plinko-pir/plinko/runtime/client/balance"
+)
+
+// Defaults match the URLs `plinko local` prints.
+const (
+	defaultCDN = "http://127.0.0.1:8081"
+	defaultPIR = "http://127.0.0.1:8082"
+)
+
+func init() {
+	var cfg balance.Config
+	cmd := &cobra.Command{
+		Use:   "balance [--cdn URL] [--pir URL] [--state DIR] 0xADDRESS",
+		Short: "Look an address's balance up privately (Plinko PIR)",
+		Long: "Syncs hints from the CDN (the first time: streams the snapshot; later: applies deltas),\n" +
+			"then asks the pir-server for the address's balance without revealing the address.\n" +
+			"The last line is: 0xADDRESS <ETH> ETH (<gwei> gwei) at block <n>",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg.Address = args[0]
+			cfg.Out = cmd.OutOrStdout()
+			cfg.Err = os.Stderr
+			cfg.Progress = isTerminal(os.Stderr)
+			cfg.Logger = logger()
+			return balance.Run(cmd.Context(), cfg)
+		},
+	}
+	cmd.Flags().StringVar(&cfg.CDN, "cdn", defaultCDN, "CDN base URL (manifest.json, snapshot, deltas)")
+	cmd.Flags().StringVar(&cfg.PIR, "pir", defaultPIR, "pir-server base URL")
+	cmd.Flags().StringVar(&cfg.StateDir, "state", balance.DefaultStateDir(), "directory keeping the hints between runs")
+	register(cmd)
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

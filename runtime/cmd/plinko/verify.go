@@ -1,0 +1,31 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/plinko-pir/plinko/runtime/verify"
+)
+
+func init() {
+	var cfg verify.Config
+	cmd := &cobra.Command{
+		Use:   "verify --wallet URL --cdn URL --pir URL [--rpc URL]",
+		Short: "Check a running deployment: health, published files, wallet, one private lookup, freshness",
+		Long: "Prints one line per check (ok or FAIL with the detail) and exits non-zero if any failed.\n" +
+			"The private lookup builds throwaway hints from the snapshot, so it downloads the snapshot once.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Out = cmd.OutOrStdout()
+			_, err := verify.Run(cmd.Context(), cfg)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&cfg.Wallet, "wallet", "", "wallet page base URL")
+	cmd.Flags().StringVar(&cfg.CDN, "cdn", "", "CDN base URL")
+	cmd.Flags().StringVar(&cfg.PIR, "pir", "", "pir-server base URL")
+	cmd.Flags().StringVar(&cfg.RPC, "rpc", "", "Ethereum JSON-RPC URL; checks the served epoch is within 2 blocks of its head")
+	for _, f := range []string{"wallet", "cdn", "pir"} {
+		_ = cmd.MarkFlagRequired(f)
+	}
+	register(cmd)
+}
