@@ -203,14 +203,22 @@ func (f *iprf) tablesCheaper(count int) bool {
 	return count*feistelRounds*20 > (1<<f.u+1<<f.v)*feistelRounds/2+4000
 }
 
-// feistelTables holds every round function of one block's PRP.
+// feistelTables holds every round function of one block's PRP as
+// fixed-size arrays indexed by masked values, so the compiler drops bounds
+// checks; only the first 2^u or 2^v entries are used.
 type feistelTables struct {
-	f   *iprf
-	tab [feistelRounds][]uint32
+	domain uint32
+	v      uint
+	maskV  uint32
+	maskH  uint32 // index mask for the arrays
+	tab    [feistelRounds]*[1 << maxHalf]uint16
 }
 
+// maxHalf bounds the Feistel half width: domains up to 2^(2*maxHalf).
+const maxHalf = 14
+
 func (f *iprf) tables(a uint32) (*feistelTables, error) {
-	t := &feistelTables{f: f}
+	t := &feistelTables{domain: f.domain, v: f.v, maskV: f.maskV, maskH: 1<<maxHalf - 1}
 	for r := range feistelRounds {
 		size, mask := 1<<f.v, f.maskU
 		if r%2 == 1 {
@@ -220,9 +228,9 @@ func (f *iprf) tables(a uint32) (*feistelTables, error) {
 		if err := f.prf.fill(f.tagP, byte(r), 0, a, 0, buf); err != nil {
 			return nil, err
 		}
-		tab := make([]uint32, size)
-		for i := range tab {
-			tab[i] = binary.LittleEndian.Uint32(buf[4*i:]) & mask
+		tab := new([1 << maxHalf]uint16)
+		for i := 0; i < size; i++ {
+			tab[i] = uint16(binary.LittleEndian.Uint32(buf[4*i:]) & mask)
 		}
 		t.tab[r] = tab
 	}
@@ -230,28 +238,40 @@ func (f *iprf) tables(a uint32) (*feistelTables, error) {
 }
 
 func (t *feistelTables) permOnce(x uint32) uint32 {
-	v, mv := t.f.v, t.f.maskV
-	l, r := x>>v, x&mv
-	for i := 0; i < feistelRounds; i += 2 {
-		l ^= t.tab[i][r]
-		r ^= t.tab[i+1][l]
-	}
+	v, m := t.v, t.maskH
+	l, r := x>>v, x&t.maskV
+	l ^= uint32(t.tab[0][r&m])
+	r ^= uint32(t.tab[1][l&m])
+	l ^= uint32(t.tab[2][r&m])
+	r ^= uint32(t.tab[3][l&m])
+	l ^= uint32(t.tab[4][r&m])
+	r ^= uint32(t.tab[5][l&m])
+	l ^= uint32(t.tab[6][r&m])
+	r ^= uint32(t.tab[7][l&m])
+	l ^= uint32(t.tab[8][r&m])
+	r ^= uint32(t.tab[9][l&m])
 	return l<<v | r
 }
 
 func (t *feistelTables) invOnce(y uint32) uint32 {
-	v, mv := t.f.v, t.f.maskV
-	l, r := y>>v, y&mv
-	for i := feistelRounds - 2; i >= 0; i -= 2 {
-		r ^= t.tab[i+1][l]
-		l ^= t.tab[i][r]
-	}
+	v, m := t.v, t.maskH
+	l, r := y>>v, y&t.maskV
+	r ^= uint32(t.tab[9][l&m])
+	l ^= uint32(t.tab[8][r&m])
+	r ^= uint32(t.tab[7][l&m])
+	l ^= uint32(t.tab[6][r&m])
+	r ^= uint32(t.tab[5][l&m])
+	l ^= uint32(t.tab[4][r&m])
+	r ^= uint32(t.tab[3][l&m])
+	l ^= uint32(t.tab[2][r&m])
+	r ^= uint32(t.tab[1][l&m])
+	l ^= uint32(t.tab[0][r&m])
 	return l<<v | r
 }
 
 func (t *feistelTables) perm(x uint32) uint32 {
 	y := t.permOnce(x)
-	for y >= t.f.domain {
+	for y >= t.domain {
 		y = t.permOnce(y)
 	}
 	return y
@@ -259,7 +279,7 @@ func (t *feistelTables) perm(x uint32) uint32 {
 
 func (t *feistelTables) permInv(y uint32) uint32 {
 	x := t.invOnce(y)
-	for x >= t.f.domain {
+	for x >= t.domain {
 		x = t.invOnce(x)
 	}
 	return x
@@ -288,26 +308,95 @@ func (f *iprf) prepare(a uint32) (filler, error) {
 		}
 		counts = next
 	}
-	binOf := make([]uint16, f.domain)
+	return newBinIndex(tab, counts), nil
+}
+
+// iprfFiller maps ball -> bin without a D-entry table (which would not fit
+// in cache): coarse[y/64] is the bin of ball 64*(y/64), and bit y of starts
+// is set when ball y opens a new bin, so bin(y) = coarse + popcount of the
+// starts in (64*(y/64), y]. Blocks with an empty bin fall back to a full
+// table (regular hints: probability about 2W*e^-64 per block).
+type iprfFiller struct {
+	tab    *feistelTables
+	coarse []uint16
+	starts []uint64
+	binOf  []uint16
+}
+
+func newBinIndex(tab *feistelTables, counts []uint32) *iprfFiller {
+	g := &iprfFiller{tab: tab}
+	d := int(tab.domain)
+	empty := false
+	for _, n := range counts {
+		empty = empty || n == 0
+	}
+	if empty || d < 1<<12 {
+		g.binOf = make([]uint16, d)
+		pos := 0
+		for v, n := range counts {
+			s := g.binOf[pos : pos+int(n)]
+			for i := range s {
+				s[i] = uint16(v)
+			}
+			pos += int(n)
+		}
+		return g
+	}
+	g.coarse = make([]uint16, (d+63)/64)
+	g.starts = make([]uint64, (d+63)/64)
 	pos := 0
 	for v, n := range counts {
-		s := binOf[pos : pos+int(n)]
-		for i := range s {
-			s[i] = uint16(v)
+		if v > 0 {
+			g.starts[pos/64] |= 1 << (pos % 64)
 		}
 		pos += int(n)
 	}
-	return &iprfFiller{tab: tab, binOf: binOf}, nil
-}
-
-type iprfFiller struct {
-	tab   *feistelTables
-	binOf []uint16
+	bin := uint16(0)
+	for i := range g.coarse {
+		if i > 0 {
+			bin += uint16(bits.OnesCount64(g.starts[i-1]) - int(g.starts[i-1]&1))
+			bin += uint16(g.starts[i] & 1)
+		}
+		g.coarse[i] = bin
+	}
+	return g
 }
 
 func (g *iprfFiller) fill(lo uint32, dst []uint16) error {
-	for i := range dst {
-		dst[i] = g.binOf[g.tab.perm(lo+uint32(i))]
+	if g.binOf != nil {
+		for i := range dst {
+			dst[i] = g.binOf[g.tab.perm(lo+uint32(i))]
+		}
+		return nil
+	}
+	coarse, starts := g.coarse, g.starts
+	t := g.tab
+	i := 0
+	// Four independent walks per iteration keep the table loads overlapped.
+	for ; i+4 <= len(dst); i += 4 {
+		x := lo + uint32(i)
+		y0, y1, y2, y3 := t.permOnce(x), t.permOnce(x+1), t.permOnce(x+2), t.permOnce(x+3)
+		for y0 >= t.domain {
+			y0 = t.permOnce(y0)
+		}
+		for y1 >= t.domain {
+			y1 = t.permOnce(y1)
+		}
+		for y2 >= t.domain {
+			y2 = t.permOnce(y2)
+		}
+		for y3 >= t.domain {
+			y3 = t.permOnce(y3)
+		}
+		d := dst[i : i+4 : i+4]
+		d[0] = coarse[y0/64] + uint16(bits.OnesCount64(starts[y0/64]&(2<<(y0%64)-1)&^1))
+		d[1] = coarse[y1/64] + uint16(bits.OnesCount64(starts[y1/64]&(2<<(y1%64)-1)&^1))
+		d[2] = coarse[y2/64] + uint16(bits.OnesCount64(starts[y2/64]&(2<<(y2%64)-1)&^1))
+		d[3] = coarse[y3/64] + uint16(bits.OnesCount64(starts[y3/64]&(2<<(y3%64)-1)&^1))
+	}
+	for ; i < len(dst); i++ {
+		y := t.perm(lo + uint32(i))
+		dst[i] = coarse[y/64] + uint16(bits.OnesCount64(starts[y/64]&(2<<(y%64)-1)&^1))
 	}
 	return nil
 }

@@ -1,0 +1,201 @@
+package plinko
+
+import (
+	"bytes"
+	"fmt"
+	mrand "math/rand/v2"
+	"sync"
+	"testing"
+)
+
+// The benchmarks run the workload: n = 2^23 entries of 8 bytes,
+// lambda = 128, default q, one core unless the name says workers=2.
+const benchN = 1 << 23
+
+var benchKinds = []OffsetKind{OffsetIPRF, OffsetAESScan}
+
+type benchEnv struct {
+	p     Params
+	db    []byte
+	srv   *Server
+	cl    *Client
+	state []byte
+}
+
+var (
+	benchMu   sync.Mutex
+	benchEnvs = map[OffsetKind]*benchEnv{}
+	benchDB   []byte
+)
+
+func getBenchEnv(b *testing.B, k OffsetKind) *benchEnv {
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if e, ok := benchEnvs[k]; ok {
+		return e
+	}
+	p, err := NewParams(benchN, 8, WithOffsets(k))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if benchDB == nil {
+		benchDB = make([]byte, p.DBSize())
+		mrand.NewChaCha8([32]byte{42}).Read(benchDB[:benchN*8])
+	}
+	db := bytes.Clone(benchDB)
+	srv, err := NewServer(p, db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cl, err := NewClient(p, seedReader{mrand.NewChaCha8([32]byte{7})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cl.HintInit(bytes.NewReader(db), nil); err != nil {
+		b.Fatal(err)
+	}
+	st, err := cl.MarshalBinary()
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := &benchEnv{p: p, db: db, srv: srv, cl: cl, state: st}
+	benchEnvs[k] = e
+	return e
+}
+
+func BenchmarkPlinkoHintInit(b *testing.B) {
+	for _, k := range benchKinds {
+		for _, workers := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%v/workers=%d", k, workers), func(b *testing.B) {
+				p, err := NewParams(benchN, 8, WithOffsets(k))
+				if err != nil {
+					b.Fatal(err)
+				}
+				benchMu.Lock()
+				if benchDB == nil {
+					benchDB = make([]byte, p.DBSize())
+					mrand.NewChaCha8([32]byte{42}).Read(benchDB[:benchN*8])
+				}
+				db := benchDB
+				benchMu.Unlock()
+				cl, err := NewClient(p, seedReader{mrand.NewChaCha8([32]byte{7})}, WithWorkers(workers))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.SetBytes(int64(p.DBSize()))
+				b.ResetTimer()
+				for range b.N {
+					if err := cl.HintInit(bytes.NewReader(db), nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				st, _ := cl.MarshalBinary()
+				b.ReportMetric(float64(len(st)), "state-bytes")
+				b.ReportMetric(float64(p.W), "W")
+				b.ReportMetric(float64(p.C), "C")
+				b.ReportMetric(float64(p.Q), "q")
+			})
+		}
+	}
+}
+
+func BenchmarkPlinkoQuery(b *testing.B) {
+	for _, k := range benchKinds {
+		b.Run(k.String(), func(b *testing.B) {
+			e := getBenchEnv(b, k)
+			cl, err := LoadClient(e.state, WithRand(seedReader{mrand.NewChaCha8([32]byte{9})}))
+			if err != nil {
+				b.Fatal(err)
+			}
+			rng := mrand.New(mrand.NewPCG(1, 2))
+			// Answers are computed outside the timer: the benchmark is the
+			// client's build + reconstruct.
+			var qbytes int
+			b.ResetTimer()
+			for range b.N {
+				if cl.QueriesLeft() == 0 {
+					b.StopTimer()
+					cl, _ = LoadClient(e.state)
+					b.StartTimer()
+				}
+				q, err := cl.Query(rng.Uint64N(e.p.N))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				wire, _ := q.MarshalBinary()
+				qbytes = len(wire)
+				ans, err := e.srv.Answer(q, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if _, err := cl.Reconstruct(q, ans); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(qbytes), "query-bytes")
+			b.ReportMetric(float64(e.p.AnswerSize()), "answer-bytes")
+		})
+	}
+}
+
+func BenchmarkPlinkoAnswer(b *testing.B) {
+	e := getBenchEnv(b, DefaultOffsets)
+	cl, err := LoadClient(e.state)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const nq = 256
+	qs := make([]*Query, nq)
+	for i := range qs {
+		wire, _ := mustQuery(b, cl, uint64(i)*7919%e.p.N).MarshalBinary()
+		if qs[i], err = DecodeQuery(e.p, wire); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := e.srv.Answer(qs[i%nq], 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(e.p.AnswerSize()), "answer-bytes")
+}
+
+func mustQuery(b testing.TB, cl *Client, x uint64) *Query {
+	q, err := cl.Query(x)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return q
+}
+
+func BenchmarkPlinkoUpdate2000(b *testing.B) {
+	for _, k := range benchKinds {
+		b.Run(k.String(), func(b *testing.B) {
+			e := getBenchEnv(b, k)
+			cl, err := LoadClient(e.state)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rng := mrand.New(mrand.NewPCG(3, 4))
+			ds := make([]Delta, 2000)
+			for i := range ds {
+				x := make([]byte, 8)
+				for j := range x {
+					x[j] = byte(rng.Uint32())
+				}
+				ds[i] = Delta{Index: rng.Uint64N(e.p.N), XOR: x}
+			}
+			b.ResetTimer()
+			for range b.N {
+				if err := cl.ApplyDeltas(ds); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(2000, "deltas/op")
+		})
+	}
+}
