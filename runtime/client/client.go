@@ -121,16 +121,53 @@ func (c *Client) sync(ctx context.Context) error {
 		return err
 	}
 	if c.s != nil && c.s.sameLayout(man) && c.s.pl.QueriesLeft() >= queriesPerLookup {
-		err := c.catchUp(ctx, 0)
-		if err == nil {
-			return c.save(ctx)
-		}
-		if !errors.Is(err, errNotFound) {
+		head, err := c.fetchHead(ctx)
+		if err != nil {
 			return err
 		}
-		c.log.Info("deltas needed to catch up were pruned; rebuilding hints from the snapshot")
+		switch behind := head.Epoch - c.s.epoch; {
+		case head.Epoch <= c.s.epoch:
+			return nil
+		case c.s.epoch+1 < head.OldestDelta:
+			c.log.Info("deltas the hints need were pruned; rebuilding hints from the snapshot",
+				"hints_epoch", c.s.epoch, "oldest_delta", head.OldestDelta)
+		case man.Epoch > c.s.epoch && behind > maxCatchUpEpochs:
+			c.log.Info("hints far behind; rebuilding from the newer snapshot", "hints_epoch", c.s.epoch, "head_epoch", head.Epoch)
+		default:
+			err := c.catchUp(ctx, head.Epoch)
+			if err == nil {
+				return c.save(ctx)
+			}
+			if !errors.Is(err, errDeltaGone) {
+				return err
+			}
+			c.log.Info("a delta the hints need is gone; rebuilding hints from the snapshot")
+		}
 	}
 	return c.rebuild(ctx, raw, man)
+}
+
+// maxCatchUpEpochs: hints further behind than this are rebuilt from a newer
+// snapshot rather than caught up (about 2000 changed entries per block make
+// 2048 deltas weigh about as much as the snapshot at n = 2^23).
+const maxCatchUpEpochs = 2048
+
+// errDeltaGone: a delta the hints need is no longer published (pruned).
+var errDeltaGone = errors.New("delta no longer published")
+
+// deltaFetchers is how many delta files are fetched at once while catching up.
+const deltaFetchers = 8
+
+func (c *Client) fetchHead(ctx context.Context) (*dataset.Head, error) {
+	b, err := c.getBytes(ctx, joinURL(c.cfg.CDN, dataset.HeadName), maxHeadSize)
+	if err != nil {
+		return nil, fmt.Errorf("fetching head: %w", err)
+	}
+	head, err := dataset.DecodeHead(b)
+	if err != nil {
+		return nil, fmt.Errorf("parsing head: %w", err)
+	}
+	return head, nil
 }
 
 // load reads the saved state once. State that fails to verify or no longer
@@ -294,44 +331,63 @@ func (c *Client) rebuild(ctx context.Context, raw []byte, man *dataset.Manifest)
 	// The new hints are valid at the snapshot's epoch: keep and save them
 	// even if catching up fails now (a later Sync or Lookup retries).
 	c.s = s
-	errCatchUp := c.catchUp(ctx, 0)
+	head, errCatchUp := c.fetchHead(ctx)
+	if errCatchUp == nil {
+		errCatchUp = c.catchUp(ctx, head.Epoch)
+	}
 	if err := c.save(ctx); err != nil {
 		return err
 	}
 	return errCatchUp
 }
 
-// catchUp applies deltas until the hints are at target, or at the published
-// head when target is 0. A missing delta is errNotFound (pruned).
+// catchUp applies the deltas that bring the hints to target, fetching a few
+// ahead concurrently and applying them in order. A missing delta is
+// errDeltaGone (pruned).
 func (c *Client) catchUp(ctx context.Context, target uint64) error {
 	s := c.s
-	if target == 0 {
-		b, err := c.getBytes(ctx, joinURL(c.cfg.CDN, dataset.HeadName), maxHeadSize)
-		if err != nil {
-			return fmt.Errorf("fetching head: %w", err)
-		}
-		head, err := dataset.DecodeHead(b)
-		if err != nil {
-			return fmt.Errorf("parsing head: %w", err)
-		}
-		target = head.Epoch
-		if target > s.epoch && s.epoch+1 < head.OldestDelta {
-			return fmt.Errorf("hints at epoch %d, oldest published delta %d: %w", s.epoch, head.OldestDelta, errNotFound)
-		}
-	}
 	if target <= s.epoch {
 		return nil
 	}
-	total := int64(target - s.epoch)
-	for e := s.epoch + 1; e <= target; e++ {
-		d, err := c.fetchDelta(ctx, e)
-		if err != nil {
+	from, total := s.epoch+1, int64(target-s.epoch)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type fetched struct {
+		d   *dataset.Delta
+		err error
+	}
+	// Each epoch gets a channel; the channels queue in epoch order, and the
+	// queue's capacity bounds how many deltas are fetched ahead.
+	queue := make(chan chan fetched, deltaFetchers)
+	go func() {
+		defer close(queue)
+		for e := from; e <= target; e++ {
+			ch := make(chan fetched, 1)
+			select {
+			case queue <- ch:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				d, err := c.fetchDelta(ctx, e)
+				ch <- fetched{d, err}
+			}()
+		}
+	}()
+	var done int64
+	for ch := range queue {
+		f := <-ch
+		if f.err != nil {
+			return f.err
+		}
+		if err := c.applyDelta(f.d); err != nil {
 			return err
 		}
-		if err := c.applyDelta(d); err != nil {
-			return err
-		}
-		c.progress(StageDeltas, int64(e-(target-uint64(total))), total)
+		done++
+		c.progress(StageDeltas, done, total)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	c.publish()
 	return nil
@@ -340,6 +396,9 @@ func (c *Client) catchUp(ctx context.Context, target uint64) error {
 func (c *Client) fetchDelta(ctx context.Context, epoch uint64) (*dataset.Delta, error) {
 	name := dataset.DeltaName(epoch)
 	b, err := c.getBytes(ctx, joinURL(c.cfg.CDN, name), maxDeltaSize)
+	if errors.Is(err, errNotFound) {
+		return nil, fmt.Errorf("fetching delta for epoch %d: %w: %w", epoch, err, errDeltaGone)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fetching delta for epoch %d: %w", epoch, err)
 	}

@@ -277,6 +277,29 @@ func TestResyncAfterPruning(t *testing.T) {
 	}
 }
 
+// TestLookupAcrossPruning: hints from before a prune, no Sync: the answer
+// comes from an epoch the deltas no longer reach, so the client rebuilds its
+// hints and asks again.
+func TestLookupAcrossPruning(t *testing.T) {
+	ctx := context.Background()
+	e := newTestEnv(t, 800)
+	c := e.newClient(nil)
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(8, 8))
+	e.advance(20, 2, r)
+	e.prune()
+	e.advance(20, 2, r)
+	e.checkLookup(c, e.accounts[len(e.accounts)-3], true)
+	if got := e.snapshotGets.Load(); got != 2 {
+		t.Fatalf("%d snapshot downloads, want a rebuild (2)", got)
+	}
+	if len(e.queries) != 2 {
+		t.Fatalf("%d requests, want the query asked again after the rebuild", len(e.queries))
+	}
+}
+
 func TestIncompatibleManifestRefused(t *testing.T) {
 	e := newTestEnv(t, 500)
 	man, err := e.dir.ReadManifest()

@@ -68,16 +68,28 @@ func (c *Client) ready(ctx context.Context) error {
 
 // queryIndices runs one batch of private queries and returns the entries,
 // with the epoch they were read at. A pir-server behind the hints' epoch
-// gets one more try with fresh queries, a moment later.
+// gets one more try with fresh queries, a moment later; an answer from an
+// epoch whose deltas are gone gets one more try with rebuilt hints.
 func (c *Client) queryIndices(ctx context.Context, idx []uint64) ([][]byte, Result, error) {
 	for attempt := 0; ; attempt++ {
 		entries, res, err := c.queryOnce(ctx, idx)
-		if errors.Is(err, ErrServerBehind) && attempt == 0 {
+		if attempt > 0 {
+			return entries, res, err
+		}
+		switch {
+		case errors.Is(err, ErrServerBehind):
 			c.log.Info("pir-server is behind the hints' epoch; retrying once")
 			select {
 			case <-time.After(retryBehind):
 			case <-ctx.Done():
 				return nil, Result{}, ctx.Err()
+			}
+			continue
+		case errors.Is(err, errDeltaGone):
+			// The answer is from an epoch the hints cannot reach by deltas.
+			c.log.Info("deltas to the answer's epoch are gone; rebuilding hints and asking again")
+			if err := c.refresh(ctx); err != nil {
+				return nil, Result{}, err
 			}
 			continue
 		}
