@@ -1,0 +1,87 @@
+package browser
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/plinko-pir/plinko/runtime/wallet"
+)
+
+// startWalletOnly serves the wallet page (and bench.html) with the wasm built
+// from this checkout; its CDN and PIR URLs point nowhere.
+func startWalletOnly(t testing.TB, ctx context.Context) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- wallet.Serve(ctx, ln, wallet.Config{CDNURL: "/cdn/", PIRURL: "/pir/"}) }()
+	t.Cleanup(func() { cancel(); <-done })
+	url := "http://" + ln.Addr().String() + "/"
+	waitHTTP(t, ctx, url+"readyz", 5*time.Minute)
+	return url
+}
+
+type benchResult struct {
+	N                 float64 `json:"n"`
+	W                 float64 `json:"w"`
+	C                 float64 `json:"c"`
+	Lambda            float64 `json:"lambda"`
+	Q                 float64 `json:"q"`
+	Offsets           string  `json:"offsets"`
+	Keystream         string  `json:"keystream"`
+	Ms                float64 `json:"ms"`
+	WebcryptoRequests float64 `json:"webcryptoRequests"`
+	PrefetchHits      float64 `json:"prefetchHits"`
+	WebcryptoBytes    float64 `json:"webcryptoBytes"`
+	GoAESBytes        float64 `json:"goAESBytes"`
+}
+
+// BenchmarkBrowserHintInit times hint building in headless chromium (the
+// wallet's wasm, bench.html) for n = $PLINKO_BENCH_N entries (default 2^23),
+// both offset functions, keystream from WebCrypto and from Go's AES:
+//
+//	go test -run '^$' -bench BrowserHintInit -benchtime 1x -timeout 30m ./tests/browser
+func BenchmarkBrowserHintInit(b *testing.B) {
+	n := 1 << 23
+	if s := os.Getenv("PLINKO_BENCH_N"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = v
+	}
+	runs := os.Getenv("PLINKO_BENCH_RUNS")
+	if runs == "" {
+		runs = "iprf:webcrypto,iprf:go,aes-scan:webcrypto,aes-scan:go"
+	}
+	ctx := context.Background()
+	base := startWalletOnly(b, ctx)
+	for i := 0; i < b.N; i++ {
+		tab := newBrowser(b, ctx)
+		tctx, cancel := context.WithTimeout(tab, 25*time.Minute)
+		if err := chromedp.Do(tctx, chromedp.Navigate(fmt.Sprintf("%sbench.html?n=%d&runs=%s", base, n, runs))); err != nil {
+			b.Fatal(err)
+		}
+		res, err := chromedp.Run(tctx, chromedp.Poll[[]benchResult](
+			`window.benchError ? (() => { throw new Error(window.benchError) })() : window.benchResults`,
+			chromedp.WithPollingTimeout(25*time.Minute), chromedp.WithPollingInterval(time.Second)))
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range res {
+			b.Logf("n=%.0f w=%.0f c=%.0f lambda=%.0f q=%.0f offsets=%s keystream=%s: %.1f s (webcrypto requests %.0f, prefetch hits %.0f, %.0f MiB webcrypto, %.1f MiB go aes)",
+				r.N, r.W, r.C, r.Lambda, r.Q, r.Offsets, r.Keystream, r.Ms/1000, r.WebcryptoRequests, r.PrefetchHits, r.WebcryptoBytes/(1<<20), r.GoAESBytes/(1<<20))
+			b.ReportMetric(r.Ms/1000, fmt.Sprintf("s/hintinit-%s-%s", r.Offsets, r.Keystream))
+		}
+	}
+}
