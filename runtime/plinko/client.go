@@ -77,7 +77,18 @@ type Client struct {
 	prom     []promoted
 	promByX  map[uint64][]uint32
 	cache    map[uint64][]uint64
+
+	leak leakMode // tests only: deliberately broken queries, to prove the privacy test fails
 }
+
+// leakMode names the classic mistakes the privacy test must catch.
+type leakMode uint8
+
+const (
+	leakNone         leakMode = iota
+	leakTargetOffset          // the target's offset in the dummy set
+	leakFixedOrder            // the real set always sent first
+)
 
 // promoted is backup hint j after a query for x: its set is the backup set
 // (or its complement when flip) plus block x/W at offset x%W.
@@ -389,12 +400,15 @@ func (c *Client) Query(index uint64) (*Query, error) {
 	}
 
 	q := &Query{Epoch: c.epoch, Mask: make([]byte, (p.C+7)/8), Offsets: make([]uint32, p.C), logW: p.LogW, pend: pd}
-	pd.realSet1 = c.rng.Uint64()&1 == 1
+	pd.realSet1 = c.rng.Uint64()&1 == 1 && c.leak != leakFixedOrder
 	wm := uint64(p.W - 1)
 	for i := 0; i < p.C; i++ {
 		off, member := c.memberOffset(pd, uint32(i), a)
 		if !member {
 			off = uint32(c.rng.Uint64() & wm) // dummy set: fresh random offset
+			if i == int(a) && c.leak == leakTargetOffset {
+				off = b
+			}
 		}
 		q.Offsets[i] = off
 		if member == pd.realSet1 {

@@ -27,6 +27,9 @@ type iprf struct {
 	levels       int // tree depth: log2(2W)
 	w            uint32
 	root         []uint32 // per block: 1 + left count of the root split (0: unknown)
+	// Reused table storage (320 KiB each): bulk for prepare, inv for
+	// preimages. A prepared filler is valid until the next prepare.
+	bulk, inv *feistelTables
 }
 
 const feistelRounds = 10
@@ -176,11 +179,11 @@ func (f *iprf) preimages(a uint32, vs []uint32, yield func(j, v uint32) bool) er
 	for _, v := range vs {
 		start, n := f.ballRange(a, v)
 		if tab == nil && n > 0 && f.tablesCheaper(len(vs)*int(n)) {
-			t, err := f.tables(a)
+			t, err := f.tables(a, f.inv)
 			if err != nil {
 				return err
 			}
-			tab = t
+			tab, f.inv = t, t
 		}
 		for y := start; y < start+n; y++ {
 			var j uint32
@@ -214,11 +217,15 @@ type feistelTables struct {
 	tab    [feistelRounds]*[1 << maxHalf]uint16
 }
 
-// maxHalf bounds the Feistel half width: domains up to 2^(2*maxHalf).
-const maxHalf = 14
+// maxHalf bounds the Feistel half width: domains up to 2^24 (Lambda*W
+// <= 512 * 2^15).
+const maxHalf = 12
 
-func (f *iprf) tables(a uint32) (*feistelTables, error) {
-	t := &feistelTables{domain: f.domain, v: f.v, maskV: f.maskV, maskH: 1<<maxHalf - 1}
+func (f *iprf) tables(a uint32, t *feistelTables) (*feistelTables, error) {
+	if t == nil {
+		t = &feistelTables{}
+	}
+	t.domain, t.v, t.maskV, t.maskH = f.domain, f.v, f.maskV, 1<<maxHalf-1
 	for r := range feistelRounds {
 		size, mask := 1<<f.v, f.maskU
 		if r%2 == 1 {
@@ -228,7 +235,10 @@ func (f *iprf) tables(a uint32) (*feistelTables, error) {
 		if err := f.prf.fill(f.tagP, byte(r), 0, a, 0, buf); err != nil {
 			return nil, err
 		}
-		tab := new([1 << maxHalf]uint16)
+		tab := t.tab[r]
+		if tab == nil {
+			tab = new([1 << maxHalf]uint16)
+		}
 		for i := 0; i < size; i++ {
 			tab[i] = uint16(binary.LittleEndian.Uint32(buf[4*i:]) & mask)
 		}
@@ -288,10 +298,11 @@ func (t *feistelTables) permInv(y uint32) uint32 {
 // prepare samples block a's whole tree (one keystream request per level)
 // and tabulates ball -> bin, so that fill is a table PRP plus a lookup.
 func (f *iprf) prepare(a uint32) (filler, error) {
-	tab, err := f.tables(a)
+	tab, err := f.tables(a, f.bulk)
 	if err != nil {
 		return nil, err
 	}
+	f.bulk = tab
 	counts := []uint32{f.domain}
 	var buf []byte
 	for l := 0; l < f.levels; l++ {

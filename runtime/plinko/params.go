@@ -122,7 +122,7 @@ func (p Params) Validate() error {
 		return fmt.Errorf("plinko: q = %d outside [1, %d]", p.Q, MaxBackups)
 	case p.Offsets != OffsetIPRF && p.Offsets != OffsetAESScan:
 		return fmt.Errorf("plinko: unknown offset function %d", p.Offsets)
-	case uint64(p.Lambda)*uint64(p.W) >= 1<<31:
+	case uint64(p.Lambda)*uint64(p.W) > 1<<24:
 		return errors.New("plinko: lambda*W too large")
 	}
 	return nil
