@@ -320,6 +320,9 @@ func (c *Client) rebuild(ctx context.Context, raw []byte, man *dataset.Manifest)
 		if vr.err != nil {
 			return vr.err
 		}
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return fmt.Errorf("snapshot ended after %d of the manifest's %d bytes: %w", vr.n, size, ErrSnapshotChecksum)
+		}
 		return fmt.Errorf("building hints from snapshot: %w", err)
 	}
 	if err := vr.finish([32]byte(want)); err != nil {
@@ -466,6 +469,8 @@ type verifyingReader struct {
 	n      int64
 	err    error
 	onRead func(int64)
+	// reported is the count last passed to onRead.
+	reported int64
 }
 
 func (v *verifyingReader) Read(p []byte) (int, error) {
@@ -486,7 +491,12 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 				return 0, v.err
 			}
 		}
-		v.onRead(v.n)
+		// Report about every MiB (and the end): enough for a smooth bar,
+		// few enough calls to cross into JavaScript cheaply.
+		if v.n-v.reported >= 1<<20 || v.n == v.limit {
+			v.reported = v.n
+			v.onRead(v.n)
+		}
 	}
 	if err != nil && err != io.EOF {
 		v.err = fmt.Errorf("downloading snapshot: %w", err)

@@ -185,6 +185,26 @@ func TestCorruptedSnapshotRefused(t *testing.T) {
 	}
 }
 
+func TestTruncatedSnapshotRefused(t *testing.T) {
+	e := newTestEnv(t, 500)
+	man, err := e.dir.ReadManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := e.dir.Path(man.Snapshot().Name)
+	b, _ := os.ReadFile(path)
+	if err := os.WriteFile(path, b[:len(b)-100], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := e.newClient(nil)
+	if err := c.Sync(context.Background()); !errors.Is(err, ErrSnapshotChecksum) {
+		t.Fatalf("sync of a truncated snapshot: %v", err)
+	}
+	if c.Status().Synced {
+		t.Fatal("hints kept from a truncated snapshot")
+	}
+}
+
 func TestStateAcrossRestarts(t *testing.T) {
 	ctx := context.Background()
 	e := newTestEnv(t, testAccounts)
