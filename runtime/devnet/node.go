@@ -385,6 +385,7 @@ func (n *Node) mineLocked(ctx context.Context) (*types.Header, error) {
 	if len(plan.txs) > 0 {
 		for i, err := range n.eth.TxPool().Add(plan.txs, true) {
 			if err != nil {
+				n.eth.TxPool().Clear() // no half-added traffic leaking into the next block
 				return nil, fmt.Errorf("devnet: adding transfer %d of block %d: %w", i, number, err)
 			}
 		}
