@@ -109,6 +109,21 @@ func TestReorg(t *testing.T) {
 	if _, err := n.Reorg(ctx, 100); err == nil {
 		t.Fatal("reorg deeper than the chain accepted")
 	}
+	// The same over JSON-RPC, for tests in another process.
+	var mined BlockRef
+	if err := c.Call(&mined, "devnet_mineBlock"); err != nil {
+		t.Fatalf("devnet_mineBlock: %v", err)
+	}
+	var ref ReorgRef
+	if err := c.Call(&ref, "devnet_reorg", 2, 0); err != nil {
+		t.Fatalf("devnet_reorg: %v", err)
+	}
+	if ref.OldHead.Hash != mined.Hash || uint64(ref.NewHead.Number) != uint64(mined.Number)+1 || uint64(ref.Ancestor.Number) != uint64(mined.Number)-2 {
+		t.Fatalf("devnet_reorg after mining %d: %+v", mined.Number, ref)
+	}
+	if n.Head().Hash() != ref.NewHead.Hash {
+		t.Fatal("devnet_reorg: head is not the reported new head")
+	}
 }
 
 // TestRestartKeepsChain closes a devnet with a data dir and starts it again.

@@ -226,6 +226,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.sim = sim
 	catalyst.RegisterSimulatedBeaconAPIs(stack, sim)
+	stack.RegisterAPIs([]rpc.API{{Namespace: "devnet", Service: &rpcAPI{n: n}}})
 
 	if err := stack.Start(); err != nil {
 		return nil, fmt.Errorf("devnet: starting node: %w", err)
@@ -260,7 +261,7 @@ func nodeConfig(cfg Config, dataDir string) (*node.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devnet: WebSocket address: %w", err)
 	}
-	modules := []string{"eth", "net", "web3", "debug", "dev", "txpool"}
+	modules := []string{"eth", "net", "web3", "debug", "dev", "txpool", "devnet"}
 	c := node.DefaultConfig
 	c.Name = "plinko-devnet"
 	c.DataDir = dataDir
