@@ -115,6 +115,9 @@ func startCluster(t *testing.T, ctx context.Context, etcdBin, apiserverBin strin
 // reports healthy. Data is thrown away with the test, so fsync is skipped.
 func startEtcd(t *testing.T, ctx context.Context, bin, dir string) string {
 	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatalf("creating etcd dir: %v", err)
+	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		client := "http://127.0.0.1:" + strconv.Itoa(freePort(t))

@@ -21,6 +21,7 @@ import (
 // gives the program and the stack config that points it there.
 type workload struct {
 	Project string
+	Name    string // subtest and stack name suffix
 	Stack   func(t *testing.T, tg target) (pulumi.RunFunc, auto.ConfigMap)
 }
 
@@ -49,7 +50,7 @@ func TestRealEngine(t *testing.T) {
 	t.Logf("kubernetes plugin installed in %s", time.Since(start).Round(time.Millisecond))
 
 	for _, w := range workloads() {
-		t.Run(w.Project, func(t *testing.T) {
+		t.Run(w.Name, func(t *testing.T) {
 			t.Run("render-and-dry-run-apply", func(t *testing.T) { renderAndApply(t, ctx, c, e, w) })
 			t.Run("preview", func(t *testing.T) { previewAll(t, ctx, c, e, w) })
 		})
@@ -61,6 +62,7 @@ func TestRealEngine(t *testing.T) {
 func workloads() []workload {
 	return []workload{{
 		Project: "realengine-harness",
+		Name:    "harness",
 		Stack: func(_ *testing.T, tg target) (pulumi.RunFunc, auto.ConfigMap) {
 			return harnessProgram(tg), nil
 		},
@@ -70,7 +72,7 @@ func workloads() []workload {
 func renderAndApply(t *testing.T, ctx context.Context, c *cluster, e *engine, w workload) {
 	dir := t.TempDir()
 	program, config := w.Stack(t, target{RenderDir: dir})
-	st := e.stack(t, ctx, w.Project, "render", program)
+	st := e.stack(t, ctx, w.Project, "render-"+w.Name, program)
 	if err := st.SetAllConfig(ctx, config); err != nil {
 		t.Fatalf("setting stack config: %v", err)
 	}
@@ -99,7 +101,7 @@ func renderAndApply(t *testing.T, ctx context.Context, c *cluster, e *engine, w 
 
 func previewAll(t *testing.T, ctx context.Context, c *cluster, e *engine, w workload) {
 	program, config := w.Stack(t, target{Kubeconfig: c.Kubeconfig})
-	st := e.stack(t, ctx, w.Project, "live", program)
+	st := e.stack(t, ctx, w.Project, "live-"+w.Name, program)
 	if err := st.SetAllConfig(ctx, config); err != nil {
 		t.Fatalf("setting stack config: %v", err)
 	}
