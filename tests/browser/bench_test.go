@@ -17,13 +17,19 @@ import (
 // from this checkout; its CDN and PIR URLs point nowhere.
 func startWalletOnly(t testing.TB, ctx context.Context) string {
 	t.Helper()
+	return startWallet(t, ctx, "/cdn/", "/pir/")
+}
+
+// startWallet serves the wallet page with the given CDN and PIR URLs.
+func startWallet(t testing.TB, ctx context.Context, cdn, pir string) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- wallet.Serve(ctx, ln, wallet.Config{CDNURL: "/cdn/", PIRURL: "/pir/"}) }()
+	go func() { done <- wallet.Serve(ctx, ln, wallet.Config{CDNURL: cdn, PIRURL: pir}) }()
 	t.Cleanup(func() { cancel(); <-done })
 	url := "http://" + ln.Addr().String() + "/"
 	waitHTTP(t, ctx, url+"readyz", 5*time.Minute)
@@ -84,4 +90,29 @@ func BenchmarkBrowserHintInit(b *testing.B) {
 			b.ReportMetric(r.Ms/1000, fmt.Sprintf("s/hintinit-%s-%s", r.Offsets, r.Keystream))
 		}
 	}
+}
+
+// TestBrowserKeystream checks in chromium that the wallet's WebCrypto
+// keystream (plain and prefetched) equals Go's AES-CTR byte for byte,
+// including a counter that wraps through 2^128: hints built with one and
+// queried with the other would silently give wrong balances.
+func TestBrowserKeystream(t *testing.T) {
+	chromiumPath(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	base := startWalletOnly(t, ctx)
+	tab := newBrowser(t, ctx)
+	if err := chromedp.Do(tab, chromedp.Navigate(base+"bench.html?runs=")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := chromedp.Run(tab, chromedp.Poll[map[string]any](
+		`window.benchError ? (() => { throw new Error(window.benchError) })() : (window.benchResults && window.selftest)`,
+		chromedp.WithPollingTimeout(2*time.Minute)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res["ok"] != true {
+		t.Fatalf("selftest: %v", res)
+	}
+	t.Logf("selftest: %v", res)
 }

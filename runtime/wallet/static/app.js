@@ -55,7 +55,7 @@ const ERROR_HELP = {
   checksum: ['Snapshot checksum mismatch',
     'The downloaded snapshot does not match its published sha256, so nothing from it was kept. This is usually a broken proxy or a snapshot replaced mid-download; try again.'],
   storage: ['Browser storage full',
-    'The hints (a few MiB) could not be saved in this browser. Free some space or allow storage for this site, then try again. Lookups still work until you close the page.'],
+    'The hints (a few MiB) could not be saved in this browser, and every lookup must save its progress before it is sent (so that no hint is ever used twice). Free some disk space or allow storage for this site, then try again.'],
   corrupt: ['Saved hints were damaged',
     'The hints saved in this browser failed verification and were discarded; they will be rebuilt from the snapshot.'],
   server: ['The server answered with an error',
@@ -177,7 +177,9 @@ async function sync(first) {
     hideError();
     setState('ready');
   } catch (e) {
-    if (!ready) setState('error');
+    if (!ready) {
+      setState('error');
+    }
     showError(e.kind || 'other', e.message, () => sync(!ready));
   } finally {
     clearTimeout(syncTimer);
@@ -237,6 +239,9 @@ async function useWallet() {
 }
 
 async function start() {
+  clearTimeout(syncTimer);
+  ready = false;
+  setLookupEnabled();
   hideError();
   setState('loading');
   $('sync-line').textContent = 'Loading the wallet code\u2026';

@@ -8,7 +8,7 @@
   out.textContent = '';
   const q = new URLSearchParams(location.search);
   const n = Number(q.get('n') || 1 << 20);
-  const runs = (q.get('runs') || 'iprf:webcrypto,iprf:go').split(',');
+  const runs = q.has('runs') ? q.get('runs').split(',').filter(Boolean) : ['iprf:webcrypto', 'iprf:go'];
   window.benchResults = null;
   try {
     const cfg = await (await fetch('config.json', { cache: 'no-store' })).json();
@@ -25,7 +25,8 @@
     const call = (msg) => new Promise((resolve, reject) => { const i = ++id; pending.set(i, { resolve, reject }); worker.postMessage(Object.assign({ id: i }, msg)); });
     await call({ op: 'init', config: cfg });
     const st = await call({ op: 'selftest' });
-    log('selftest: WebCrypto AES-CTR equals Go AES-CTR over ' + st.bytes + ' bytes');
+    log('selftest: WebCrypto AES-CTR equals Go AES-CTR over ' + st.bytes + ' bytes (' + st.prefetchHits + ' prefetched)');
+    window.selftest = st;
     const results = [];
     for (const r of runs) {
       const [offsets, keystream] = r.split(':');

@@ -215,28 +215,58 @@ func (l *lazyStream) XORKeyStream(dst, src []byte) {
 	if len(src) == 0 {
 		return
 	}
-	blocks := (len(src) + 15) / 16
-	n := blocks * 16
-	if cap(l.buf) < n {
-		l.buf = make([]byte, n)
+	ks := l.take(len(src), nil)
+	for i := range src {
+		dst[i] = src[i] ^ ks[i]
 	}
-	ks := l.buf[:n]
+}
+
+// Read fills p with keystream; runtime/client prefers it to XORKeyStream
+// over zeros (one copy less in WebAssembly, where every loop is slow).
+func (l *lazyStream) Read(p []byte) (int, error) {
+	total := len(p)
+	n := copy(p, l.left)
+	l.left = l.left[n:]
+	p = p[n:]
+	if len(p) > 0 {
+		l.take(len(p), p)
+	}
+	return total, nil
+}
+
+// take produces the next n bytes of keystream (rounded up to whole AES
+// blocks; the unused tail is kept in l.left). When into is given and n is a
+// whole number of blocks, the keystream lands there directly.
+func (l *lazyStream) take(n int, into []byte) []byte {
+	blocks := (n + 15) / 16
+	size := blocks * 16
+	var ks []byte
+	if into != nil && size == len(into) {
+		ks = into
+	} else {
+		if cap(l.buf) < size {
+			l.buf = make([]byte, size)
+		}
+		ks = l.buf[:size]
+	}
 	s := l.s
 	s.mu.Lock()
-	if n < s.MinBytes {
-		s.SmallBytes += int64(n)
+	if size < s.MinBytes {
+		s.SmallBytes += int64(size)
 		clear(ks)
 		cipher.NewCTR(s.blk, l.ctr[:]).XORKeyStream(ks, ks)
-	} else if err := s.keystream(request{iv: l.ctr, n: n}, ks); err != nil {
+	} else if err := s.keystream(request{iv: l.ctr, n: size}, ks); err != nil {
 		s.mu.Unlock()
 		// cipher.Stream has no error result, and a wrong keystream would
-		// silently corrupt hints: a browser whose WebCrypto fails stops here.
+		// silently corrupt hints: a browser whose WebCrypto fails stops here
+		// (the wasm turns the panic into a failed operation).
 		panic(err)
 	}
 	s.mu.Unlock()
 	addCounter(&l.ctr, uint64(blocks))
-	for i := range src {
-		dst[i] = src[i] ^ ks[i]
+	if into != nil && &ks[0] != &into[0] {
+		copy(into, ks[:n])
 	}
-	l.left = ks[len(src):]
+	l.left = ks[n:]
+	return ks[:n]
 }
