@@ -402,36 +402,28 @@ func (c *Client) Query(index uint64) (*Query, error) {
 	q := &Query{Epoch: c.epoch, Mask: make([]byte, (p.C+7)/8), Offsets: make([]uint32, p.C), logW: p.LogW, pend: pd}
 	pd.realSet1 = c.rng.Uint64()&1 == 1 && c.leak != leakFixedOrder
 	wm := uint64(p.W - 1)
+	member := make([]bool, p.C)
+	if !pd.promoted {
+		c.reg.row(pd.hint, false, q.Offsets, member)
+	} else {
+		pr := c.prom[pd.hint]
+		c.bak.row(pd.hint, pr.flip, q.Offsets, member)
+		alpha := pr.x / uint64(p.W)
+		q.Offsets[alpha], member[alpha] = uint32(pr.x%uint64(p.W)), true
+	}
+	member[a] = false // the target's block goes to the dummy side
 	for i := 0; i < p.C; i++ {
-		off, member := c.memberOffset(pd, uint32(i), a)
-		if !member {
-			off = uint32(c.rng.Uint64() & wm) // dummy set: fresh random offset
+		if !member[i] {
+			q.Offsets[i] = uint32(c.rng.Uint64() & wm) // dummy set: fresh random offset
 			if i == int(a) && c.leak == leakTargetOffset {
-				off = b
+				q.Offsets[i] = b
 			}
 		}
-		q.Offsets[i] = off
-		if member == pd.realSet1 {
+		if member[i] == pd.realSet1 {
 			q.Mask[i>>3] |= 1 << (i & 7)
 		}
 	}
 	return q, nil
-}
-
-// memberOffset says whether block i (other than the target block ta) is in
-// the query's hint set, and its offset there.
-func (c *Client) memberOffset(pd *pending, i, ta uint32) (uint32, bool) {
-	if i == ta {
-		return 0, false
-	}
-	if !pd.promoted {
-		return c.reg.half(i, pd.hint, false)
-	}
-	pr := c.prom[pd.hint]
-	if uint64(i) == pr.x/uint64(c.p.W) {
-		return uint32(pr.x % uint64(c.p.W)), true
-	}
-	return c.bak.half(i, pd.hint, pr.flip)
 }
 
 // findPromoted looks for an unused promoted hint covering (a, b).

@@ -14,65 +14,196 @@ import (
 //
 // P_a is an alternating Feistel network with feistelRounds rounds (as in
 // NIST FF1, radix 2) on ceil(log2 domain) bits, cycle-walking into
-// [domain]; round r's function is word z of AES-CTR stream (tagPRP, r, a).
-// Forward: P then walk down the tree by ball position. Inverse of bin v:
+// [domain]. Round r's function at z is 32-bit word r*stride+z of block a's
+// PRP stream (stride = 2^max(u,v)), so one keystream request yields every
+// round table of a block. Node t of tree level l draws its randomness from
+// block 2^l-1+t (heap order) of the sampler stream of attempt 0 (later
+// attempts of a rejected binomial use the stream of attempt i).
+//
+// Forward: P, then walk down the tree by ball position. Inverse of bin v:
 // walk down by the bits of v to the bin's contiguous ball range, then P^-1
-// of each ball.
+// of each ball. Per block the client keeps (in memory, derived from the key,
+// not in the saved state) the round tables and the top cacheLevels levels
+// of the tree when they fit in cacheBudget; then an evaluation is a few
+// table lookups plus the binomials below the cached levels.
 type iprf struct {
 	prf          *prf
 	tagP, tagS   byte
 	domain       uint32
 	u, v         uint // Feistel half widths: high u bits, low v bits
 	maskU, maskV uint32
+	stride       uint32
 	levels       int // tree depth: log2(2W)
 	w            uint32
-	root         []uint32 // per block: 1 + left count of the root split (0: unknown)
-	// Reused table storage (320 KiB each): bulk for prepare, inv for
-	// preimages. A prepared filler is valid until the next prepare.
-	bulk, inv *feistelTables
+	cacheLevels  int
+	cache        []*blockCache // nil when over budget
+	bulk         *feistelTables
 }
 
-const feistelRounds = 10
+const (
+	feistelRounds = 10
+	cacheBudget   = 64 << 20 // bytes of derived per-block tables per iPRF
+	maxCacheLevel = 11
+)
+
+// blockCache is what one block's evaluations reuse.
+type blockCache struct {
+	tab [feistelRounds][]uint16
+	// starts[t] is the first ball of node t of tree level cacheLevels
+	// (len 2^cacheLevels + 1). Nodes are nearly balanced, so the node of a
+	// ball is found from a proportional guess in a step or two.
+	starts []uint32
+}
 
 func newIPRF(p Params, pr *prf, backup bool, domain uint32) *iprf {
 	k := uint(max(2, bits.Len32(domain-1)))
 	f := &iprf{prf: pr, tagP: tagPRPReg, tagS: tagSampReg, domain: domain,
-		u: k / 2, v: k - k/2, levels: p.LogW + 1, w: uint32(p.W), root: make([]uint32, p.C)}
+		u: k / 2, v: k - k/2, levels: p.LogW + 1, w: uint32(p.W)}
 	if backup {
 		f.tagP, f.tagS = tagPRPBak, tagSampBak
 	}
 	f.maskU, f.maskV = 1<<f.u-1, 1<<f.v-1
+	f.stride = 1 << max(f.u, f.v)
+	f.cacheLevels = min(f.levels, maxCacheLevel)
+	per := feistelRounds/2*2*(1<<f.u+1<<f.v) + 4*(1<<f.cacheLevels) + 64
+	if p.C*per <= cacheBudget {
+		f.cache = make([]*blockCache, p.C)
+	}
 	return f
 }
 
-// rf is Feistel round r's function at z (one AES block per call).
-func (f *iprf) rf(a uint32, r int, z uint32) uint32 {
-	lo, hi := f.prf.block(f.tagP, byte(r), 0, a, uint64(z/4))
-	w := lo
-	if z%4 >= 2 {
-		w = hi
+// blockCacheFor returns block a's cache, building it on first use (one
+// keystream request for the round tables, one for the cached tree levels),
+// or nil when caching is off or the keystream failed (the uncached path
+// computes the same values with single AES calls).
+func (f *iprf) blockCacheFor(a uint32) *blockCache {
+	if f.cache == nil || int(a) >= len(f.cache) {
+		return nil
 	}
-	return uint32(w >> (32 * (z % 2)))
+	if bc := f.cache[a]; bc != nil {
+		return bc
+	}
+	bc := &blockCache{}
+	raw, err := f.roundWords(a)
+	if err != nil {
+		return nil
+	}
+	for r := range feistelRounds {
+		size, mask := 1<<f.v, f.maskU
+		if r%2 == 1 {
+			size, mask = 1<<f.u, f.maskV
+		}
+		t := make([]uint16, size)
+		for i := range t {
+			t[i] = uint16(binary.LittleEndian.Uint32(raw[4*(uint32(r)*f.stride+uint32(i)):]) & mask)
+		}
+		bc.tab[r] = t
+	}
+	_, counts, err := f.sampleTree(a, f.cacheLevels)
+	if err != nil {
+		return nil
+	}
+	bc.starts = prefixStarts(counts)
+	f.cache[a] = bc
+	return bc
 }
 
-func (f *iprf) permOnce(a, x uint32) uint32 {
+// roundWords fetches every round table of block a in one request.
+func (f *iprf) roundWords(a uint32) ([]byte, error) {
+	raw := make([]byte, 4*feistelRounds*int(f.stride))
+	if err := f.prf.fill(f.tagP, 0, 0, a, 0, raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// sampleTree samples the top depth levels of block a's tree in one
+// keystream request: the left count of every node (heap order) and the
+// ball counts of the nodes below the last level.
+func (f *iprf) sampleTree(a uint32, depth int) (left, counts []uint32, err error) {
+	nodes := 1<<depth - 1
+	buf := make([]byte, 16*nodes)
+	if err := f.prf.fill(f.tagS, 0, 0, a, 0, buf); err != nil {
+		return nil, nil, err
+	}
+	left = make([]uint32, nodes)
+	counts = []uint32{f.domain}
+	for l := 0; l < depth; l++ {
+		next := make([]uint32, 2*len(counts))
+		for t, n := range counts {
+			h := 1<<l - 1 + t
+			lo := binary.LittleEndian.Uint64(buf[16*h:])
+			hi := binary.LittleEndian.Uint64(buf[16*h+8:])
+			s := f.splitWith(a, l, uint32(t), n, lo, hi)
+			left[h] = s
+			next[2*t], next[2*t+1] = s, n-s
+		}
+		counts = next
+	}
+	return left, counts, nil
+}
+
+func prefixStarts(counts []uint32) []uint32 {
+	st := make([]uint32, len(counts)+1)
+	for i, n := range counts {
+		st[i+1] = st[i] + n
+	}
+	return st
+}
+
+// locate finds the cached-level node holding ball y.
+func (f *iprf) locate(bc *blockCache, y uint32) (t, start, n uint32) {
+	st := bc.starts
+	nodes := uint32(len(st) - 1)
+	t = uint32(uint64(y) * uint64(nodes) / uint64(f.domain))
+	for t > 0 && st[t] > y {
+		t--
+	}
+	for t+1 < nodes && st[t+1] <= y {
+		t++
+	}
+	return t, st[t], st[t+1] - st[t]
+}
+
+// rf is Feistel round r's function at z, one AES block per call.
+func (f *iprf) rf(a uint32, r int, z uint32) uint32 {
+	idx := uint32(r)*f.stride + z
+	lo, hi := f.prf.block(f.tagP, 0, 0, a, uint64(idx/4))
+	w := lo
+	if idx%4 >= 2 {
+		w = hi
+	}
+	return uint32(w >> (32 * (idx % 2)))
+}
+
+func (f *iprf) permOnce(a, x uint32, bc *blockCache) uint32 {
 	l, r := x>>f.v, x&f.maskV
 	for i := 0; i < feistelRounds; i++ {
-		if i%2 == 0 {
+		switch {
+		case bc != nil && i%2 == 0:
+			l ^= uint32(bc.tab[i][r])
+		case bc != nil:
+			r ^= uint32(bc.tab[i][l])
+		case i%2 == 0:
 			l ^= f.rf(a, i, r) & f.maskU
-		} else {
+		default:
 			r ^= f.rf(a, i, l) & f.maskV
 		}
 	}
 	return l<<f.v | r
 }
 
-func (f *iprf) invOnce(a, y uint32) uint32 {
+func (f *iprf) invOnce(a, y uint32, bc *blockCache) uint32 {
 	l, r := y>>f.v, y&f.maskV
 	for i := feistelRounds - 1; i >= 0; i-- {
-		if i%2 == 0 {
+		switch {
+		case bc != nil && i%2 == 0:
+			l ^= uint32(bc.tab[i][r])
+		case bc != nil:
+			r ^= uint32(bc.tab[i][l])
+		case i%2 == 0:
 			l ^= f.rf(a, i, r) & f.maskU
-		} else {
+		default:
 			r ^= f.rf(a, i, l) & f.maskV
 		}
 	}
@@ -80,43 +211,32 @@ func (f *iprf) invOnce(a, y uint32) uint32 {
 }
 
 // perm and permInv cycle-walk: the cycle through x returns to [domain].
-func (f *iprf) perm(a, x uint32) uint32 {
-	y := f.permOnce(a, x)
+func (f *iprf) perm(a, x uint32, bc *blockCache) uint32 {
+	y := f.permOnce(a, x, bc)
 	for y >= f.domain {
-		y = f.permOnce(a, y)
+		y = f.permOnce(a, y, bc)
 	}
 	return y
 }
 
-func (f *iprf) permInv(a, y uint32) uint32 {
-	x := f.invOnce(a, y)
+func (f *iprf) permInv(a, y uint32, bc *blockCache) uint32 {
+	x := f.invOnce(a, y, bc)
 	for x >= f.domain {
-		x = f.invOnce(a, x)
+		x = f.invOnce(a, x, bc)
 	}
 	return x
 }
 
 // split returns the left count of node t at level l holding n balls.
 func (f *iprf) split(a uint32, l int, t uint32, n uint32) uint32 {
-	lo, hi := f.prf.block(f.tagS, byte(l), 0, a, uint64(t))
+	lo, hi := f.prf.block(f.tagS, 0, 0, a, uint64(1<<l-1+t))
 	return f.splitWith(a, l, t, n, lo, hi)
 }
 
 func (f *iprf) splitWith(a uint32, l int, t uint32, n uint32, lo, hi uint64) uint32 {
 	return binomialHalf(n, lo, hi, func(it uint16) (uint64, uint64) {
-		return f.prf.block(f.tagS, byte(l), it, a, uint64(t))
+		return f.prf.block(f.tagS, 0, it, a, uint64(1<<l-1+t))
 	})
-}
-
-func (f *iprf) rootSplit(a uint32) uint32 {
-	if int(a) < len(f.root) && f.root[a] != 0 {
-		return f.root[a] - 1
-	}
-	s := f.split(a, 0, 0, f.domain)
-	if int(a) < len(f.root) {
-		f.root[a] = s + 1
-	}
-	return s
 }
 
 // walk descends from level `from` (node t, ball range [start, start+n))
@@ -134,37 +254,92 @@ func (f *iprf) walk(a uint32, from int, t, start, n, y uint32) uint32 {
 }
 
 func (f *iprf) eval(a, j uint32) uint32 {
-	y := f.perm(a, j)
-	left := f.rootSplit(a)
-	if y < left {
-		return f.walk(a, 1, 0, 0, left, y)
+	bc := f.blockCacheFor(a)
+	return f.bin(a, f.perm(a, j, bc), bc)
+}
+
+// bin walks ball y down to its bin.
+func (f *iprf) bin(a, y uint32, bc *blockCache) uint32 {
+	if bc == nil {
+		return f.walk(a, 0, 0, 0, f.domain, y)
 	}
-	return f.walk(a, 1, 1, left, f.domain-left, y)
+	t, start, n := f.locate(bc, y)
+	return f.walk(a, f.cacheLevels, t, start, n, y)
+}
+
+// rootLeft is the number of balls in the lower half of the bins.
+func (f *iprf) rootLeft(a uint32, bc *blockCache) uint32 {
+	if bc != nil {
+		return bc.starts[len(bc.starts)/2]
+	}
+	return f.split(a, 0, 0, f.domain)
 }
 
 func (f *iprf) half(a, j uint32, upper bool) (uint32, bool) {
-	y := f.perm(a, j)
-	left := f.rootSplit(a)
-	if (y >= left) != upper {
+	bc := f.blockCacheFor(a)
+	y := f.perm(a, j, bc)
+	if (y >= f.rootLeft(a, bc)) != upper {
 		return 0, false
 	}
-	if !upper {
-		return f.walk(a, 1, 0, 0, left, y), true
+	return f.bin(a, y, bc) & (f.w - 1), true
+}
+
+// row evaluates hint j in every block at once (offs[a], ok[a] as half
+// would return them): the PRPs of eight blocks are interleaved so that
+// their table lookups, which miss the cache, overlap.
+func (f *iprf) row(j uint32, upper bool, offs []uint32, ok []bool) {
+	c := len(offs)
+	var l, r [8]uint32
+	var bcs [8]*blockCache
+	for a0 := 0; a0 < c; a0 += 8 {
+		n := min(8, c-a0)
+		cached := true
+		for i := 0; i < n; i++ {
+			bcs[i] = f.blockCacheFor(uint32(a0 + i))
+			cached = cached && bcs[i] != nil
+			l[i], r[i] = j>>f.v, j&f.maskV
+		}
+		if !cached || n < 8 {
+			for i := 0; i < n; i++ {
+				offs[a0+i], ok[a0+i] = f.half(uint32(a0+i), j, upper)
+			}
+			continue
+		}
+		for round := 0; round < feistelRounds; round += 2 {
+			for i := range 8 {
+				l[i] ^= uint32(bcs[i].tab[round][r[i]])
+			}
+			for i := range 8 {
+				r[i] ^= uint32(bcs[i].tab[round+1][l[i]])
+			}
+		}
+		for i := range 8 {
+			a := uint32(a0 + i)
+			y := l[i]<<f.v | r[i]
+			for y >= f.domain {
+				y = f.permOnce(a, y, bcs[i])
+			}
+			if (y >= bcs[i].starts[len(bcs[i].starts)/2]) != upper {
+				offs[a0+i], ok[a0+i] = 0, false
+				continue
+			}
+			offs[a0+i], ok[a0+i] = f.bin(a, y, bcs[i])&(f.w-1), true
+		}
 	}
-	return f.walk(a, 1, 1, left, f.domain-left, y) - f.w, true
 }
 
 // ballRange returns the contiguous ball positions of bin v.
-func (f *iprf) ballRange(a, v uint32) (start, n uint32) {
+func (f *iprf) ballRange(a, v uint32, bc *blockCache) (start, n uint32) {
 	n = f.domain
 	t := uint32(0)
-	for l := 0; l < f.levels; l++ {
-		var left uint32
-		if l == 0 {
-			left = f.rootSplit(a)
-		} else {
-			left = f.split(a, l, t, n)
-		}
+	from := 0
+	if bc != nil {
+		from = f.cacheLevels
+		t = v >> (f.levels - from)
+		start, n = bc.starts[t], bc.starts[t+1]-bc.starts[t]
+	}
+	for l := from; l < f.levels; l++ {
+		left := f.split(a, l, t, n)
 		if v>>(f.levels-1-l)&1 == 0 {
 			n, t = left, 2*t
 		} else {
@@ -175,24 +350,11 @@ func (f *iprf) ballRange(a, v uint32) (start, n uint32) {
 }
 
 func (f *iprf) preimages(a uint32, vs []uint32, yield func(j, v uint32) bool) error {
-	var tab *feistelTables
+	bc := f.blockCacheFor(a)
 	for _, v := range vs {
-		start, n := f.ballRange(a, v)
-		if tab == nil && n > 0 && f.tablesCheaper(len(vs)*int(n)) {
-			t, err := f.tables(a, f.inv)
-			if err != nil {
-				return err
-			}
-			tab, f.inv = t, t
-		}
+		start, n := f.ballRange(a, v, bc)
 		for y := start; y < start+n; y++ {
-			var j uint32
-			if tab != nil {
-				j = tab.permInv(y)
-			} else {
-				j = f.permInv(a, y)
-			}
-			if !yield(j, v) {
+			if !yield(f.permInv(a, y, bc), v) {
 				return nil
 			}
 		}
@@ -200,15 +362,9 @@ func (f *iprf) preimages(a uint32, vs []uint32, yield func(j, v uint32) bool) er
 	return nil
 }
 
-// tablesCheaper: inverting `count` balls one AES call per round costs about
-// count*rounds*20 ns; materialising the round tables costs about 1 ns a word.
-func (f *iprf) tablesCheaper(count int) bool {
-	return count*feistelRounds*20 > (1<<f.u+1<<f.v)*feistelRounds/2+4000
-}
-
-// feistelTables holds every round function of one block's PRP as
-// fixed-size arrays indexed by masked values, so the compiler drops bounds
-// checks; only the first 2^u or 2^v entries are used.
+// feistelTables is the bulk form of one block's PRP: fixed-size arrays
+// indexed by masked values, so the compiler drops bounds checks in the
+// hint-generation loop; only the first 2^u or 2^v entries are used.
 type feistelTables struct {
 	domain uint32
 	v      uint
@@ -221,9 +377,14 @@ type feistelTables struct {
 // <= 512 * 2^15).
 const maxHalf = 12
 
-func (f *iprf) tables(a uint32, t *feistelTables) (*feistelTables, error) {
+func (f *iprf) bulkTables(raw []byte) *feistelTables {
+	t := f.bulk
 	if t == nil {
 		t = &feistelTables{}
+		for r := range t.tab {
+			t.tab[r] = new([1 << maxHalf]uint16)
+		}
+		f.bulk = t
 	}
 	t.domain, t.v, t.maskV, t.maskH = f.domain, f.v, f.maskV, 1<<maxHalf-1
 	for r := range feistelRounds {
@@ -231,20 +392,12 @@ func (f *iprf) tables(a uint32, t *feistelTables) (*feistelTables, error) {
 		if r%2 == 1 {
 			size, mask = 1<<f.u, f.maskV
 		}
-		buf := make([]byte, 4*max(size, 4))
-		if err := f.prf.fill(f.tagP, byte(r), 0, a, 0, buf); err != nil {
-			return nil, err
-		}
 		tab := t.tab[r]
-		if tab == nil {
-			tab = new([1 << maxHalf]uint16)
-		}
 		for i := 0; i < size; i++ {
-			tab[i] = uint16(binary.LittleEndian.Uint32(buf[4*i:]) & mask)
+			tab[i] = uint16(binary.LittleEndian.Uint32(raw[4*(uint32(r)*f.stride+uint32(i)):]) & mask)
 		}
-		t.tab[r] = tab
 	}
-	return t, nil
+	return t
 }
 
 func (t *feistelTables) permOnce(x uint32) uint32 {
@@ -263,22 +416,6 @@ func (t *feistelTables) permOnce(x uint32) uint32 {
 	return l<<v | r
 }
 
-func (t *feistelTables) invOnce(y uint32) uint32 {
-	v, m := t.v, t.maskH
-	l, r := y>>v, y&t.maskV
-	r ^= uint32(t.tab[9][l&m])
-	l ^= uint32(t.tab[8][r&m])
-	r ^= uint32(t.tab[7][l&m])
-	l ^= uint32(t.tab[6][r&m])
-	r ^= uint32(t.tab[5][l&m])
-	l ^= uint32(t.tab[4][r&m])
-	r ^= uint32(t.tab[3][l&m])
-	l ^= uint32(t.tab[2][r&m])
-	r ^= uint32(t.tab[1][l&m])
-	l ^= uint32(t.tab[0][r&m])
-	return l<<v | r
-}
-
 func (t *feistelTables) perm(x uint32) uint32 {
 	y := t.permOnce(x)
 	for y >= t.domain {
@@ -287,39 +424,41 @@ func (t *feistelTables) perm(x uint32) uint32 {
 	return y
 }
 
-func (t *feistelTables) permInv(y uint32) uint32 {
-	x := t.invOnce(y)
-	for x >= t.domain {
-		x = t.invOnce(x)
-	}
-	return x
-}
-
-// prepare samples block a's whole tree (one keystream request per level)
-// and tabulates ball -> bin, so that fill is a table PRP plus a lookup.
+// prepare samples block a's whole tree and fetches its round tables (one
+// keystream request each), fills the block's cache on the way, and
+// indexes ball -> bin, so that fill is a table PRP plus a lookup. The
+// filler is valid until the next prepare.
 func (f *iprf) prepare(a uint32) (filler, error) {
-	tab, err := f.tables(a, f.bulk)
+	raw, err := f.roundWords(a)
 	if err != nil {
 		return nil, err
 	}
-	f.bulk = tab
-	counts := []uint32{f.domain}
-	var buf []byte
-	for l := 0; l < f.levels; l++ {
-		buf = append(buf[:0], make([]byte, 16*len(counts))...)
-		if err := f.prf.fill(f.tagS, byte(l), 0, a, 0, buf); err != nil {
-			return nil, err
-		}
-		next := make([]uint32, 2*len(counts))
-		for t, n := range counts {
-			lo := binary.LittleEndian.Uint64(buf[16*t:])
-			hi := binary.LittleEndian.Uint64(buf[16*t+8:])
-			left := f.splitWith(a, l, uint32(t), n, lo, hi)
-			next[2*t], next[2*t+1] = left, n-left
-		}
-		counts = next
+	_, counts, err := f.sampleTree(a, f.levels)
+	if err != nil {
+		return nil, err
 	}
-	return newBinIndex(tab, counts), nil
+	if f.cache != nil && int(a) < len(f.cache) && f.cache[a] == nil {
+		// Level cacheLevels node t holds the bins below it.
+		k := 1 << (f.levels - f.cacheLevels)
+		lc := make([]uint32, len(counts)/k)
+		for i, n := range counts {
+			lc[i/k] += n
+		}
+		bc := &blockCache{starts: prefixStarts(lc)}
+		for r := range feistelRounds {
+			size, mask := 1<<f.v, f.maskU
+			if r%2 == 1 {
+				size, mask = 1<<f.u, f.maskV
+			}
+			t := make([]uint16, size)
+			for i := range t {
+				t[i] = uint16(binary.LittleEndian.Uint32(raw[4*(uint32(r)*f.stride+uint32(i)):]) & mask)
+			}
+			bc.tab[r] = t
+		}
+		f.cache[a] = bc
+	}
+	return newBinIndex(f.bulkTables(raw), counts), nil
 }
 
 // iprfFiller maps ball -> bin without a D-entry table (which would not fit

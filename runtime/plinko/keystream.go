@@ -55,10 +55,10 @@ func (s *StdKeystream) Fill(key []byte, iv [16]byte, dst []byte) error {
 //
 //	tagScanReg  (1, 0, 0): AES-PRF regular hints, 16-bit little-endian word j = F(a, j)
 //	tagScanBak  (2, 0, 0): AES-PRF backup hints, same layout
-//	tagPRPReg   (3, r, 0): iPRF Feistel round r for regular hints, 32-bit LE word z = F_r(z)
-//	tagPRPBak   (4, r, 0): same for backup hints
-//	tagSampReg  (5, l, i): iPRF sampler, level l, attempt i: 16 bytes per node t (counter t)
-//	tagSampBak  (6, l, i): same for backup hints
+//	tagPRPReg   (3, 0, 0): iPRF Feistel rounds for regular hints, 32-bit LE word r*stride+z = F_r(z)
+//	tagPRPBak   (4, 0, 0): same for backup hints
+//	tagSampReg  (5, 0, i): iPRF sampler, attempt i: 16 bytes per tree node, heap order (counter 2^l-1+t)
+//	tagSampBak  (6, 0, i): same for backup hints
 const (
 	tagScanReg = 1
 	tagScanBak = 2
@@ -85,9 +85,10 @@ func makeIV(tag, sub byte, iter uint16, a uint32, ctr uint64) (iv [16]byte) {
 // prf holds the one AES key of a client: single blocks through cipher.Block
 // (random access), bulk through the Keystream.
 type prf struct {
-	key []byte
-	blk cipher.Block
-	ks  Keystream
+	key     []byte
+	blk     cipher.Block
+	ks      Keystream
+	in, out [16]byte // scratch for block: the client is single-threaded
 }
 
 func newPRF(master []byte, ks Keystream) (*prf, error) {
@@ -101,10 +102,9 @@ func newPRF(master []byte, ks Keystream) (*prf, error) {
 
 // block returns keystream block number ctr of stream (tag, sub, iter, a).
 func (p *prf) block(tag, sub byte, iter uint16, a uint32, ctr uint64) (lo, hi uint64) {
-	iv := makeIV(tag, sub, iter, a, ctr)
-	var out [16]byte
-	p.blk.Encrypt(out[:], iv[:])
-	return binary.LittleEndian.Uint64(out[:8]), binary.LittleEndian.Uint64(out[8:])
+	p.in = makeIV(tag, sub, iter, a, ctr)
+	p.blk.Encrypt(p.out[:], p.in[:])
+	return binary.LittleEndian.Uint64(p.out[:8]), binary.LittleEndian.Uint64(p.out[8:])
 }
 
 // fill writes keystream of stream (tag, sub, iter, a) starting at byte off

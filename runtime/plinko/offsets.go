@@ -18,6 +18,8 @@ type offsetFunc interface {
 	// (upper = bit LogW set); otherwise ok is false. Cheaper than eval
 	// for the iPRF, which can stop after the first split.
 	half(a, j uint32, upper bool) (off uint32, ok bool)
+	// row evaluates half(a, j, upper) for every block a = 0..len(offs)-1.
+	row(j uint32, upper bool, offs []uint32, ok []bool)
 	// preimages calls yield(j, v) for every j with F(a, j) = v for some v
 	// in vs, until yield returns false.
 	preimages(a uint32, vs []uint32, yield func(j, v uint32) bool) error
@@ -73,6 +75,12 @@ func (s *aesScan) half(a, j uint32, upper bool) (uint32, bool) {
 	v := s.eval(a, j)
 	w := (s.mask + 1) / 2
 	return v & (w - 1), (v >= w) == upper
+}
+
+func (s *aesScan) row(j uint32, upper bool, offs []uint32, ok []bool) {
+	for a := range offs {
+		offs[a], ok[a] = s.half(uint32(a), j, upper)
+	}
 }
 
 // scanChunk is the number of words per keystream request when inverting.
