@@ -1,0 +1,66 @@
+package pirserver
+
+import (
+	"fmt"
+
+	"github.com/plinko-pir/plinko/runtime/dataset"
+	"github.com/plinko-pir/plinko/runtime/plinko"
+)
+
+// engine is the Plinko server side over one in-memory database.
+type engine struct {
+	params plinko.Params
+	srv    *plinko.Server
+}
+
+// newEngine checks that the manifest's layout is the one plinko derives for
+// its n and entry size, and takes ownership of the snapshot bytes.
+func newEngine(m *dataset.Manifest, snapshot []byte) (*engine, error) {
+	p, err := plinko.NewParams(m.N, int(m.EntrySize))
+	if err != nil {
+		return nil, fmt.Errorf("parameters for n=%d: %w", m.N, err)
+	}
+	if uint64(p.W) != m.W || uint64(p.C) != m.C {
+		return nil, fmt.Errorf("manifest layout w=%d c=%d, plinko derives w=%d c=%d for n=%d", m.W, m.C, p.W, p.C, m.N)
+	}
+	if len(snapshot) != p.DBSize() {
+		return nil, fmt.Errorf("snapshot has %d bytes, layout needs %d", len(snapshot), p.DBSize())
+	}
+	srv, err := plinko.NewServer(p, snapshot)
+	if err != nil {
+		return nil, err
+	}
+	return &engine{params: p, srv: srv}, nil
+}
+
+// decode parses a query batch and returns the newest hint epoch among its
+// queries (the epoch the client's hints are at).
+func (e *engine) decode(body []byte) ([]*plinko.Query, uint64, error) {
+	qs, err := plinko.DecodeQueries(e.params, body)
+	if err != nil {
+		return nil, 0, err
+	}
+	var hint uint64
+	for _, q := range qs {
+		hint = max(hint, q.Epoch)
+	}
+	return qs, hint, nil
+}
+
+// answer answers every query on the current database and encodes the batch
+// naming epoch. The caller holds the read lock, so no delta lands meanwhile.
+func (e *engine) answer(qs []*plinko.Query, epoch uint64) ([]byte, error) {
+	as := make([]*plinko.Answer, len(qs))
+	for i, q := range qs {
+		a, err := e.srv.Answer(q, epoch)
+		if err != nil {
+			return nil, err
+		}
+		as[i] = a
+	}
+	return plinko.EncodeAnswers(as)
+}
+
+// apply xors one delta record into the database. The caller checked the
+// record (checkDelta) and holds the write lock.
+func (e *engine) apply(index uint64, xor []byte) error { return e.srv.ApplyDelta(index, xor) }
