@@ -20,7 +20,8 @@ func startWalletOnly(t testing.TB, ctx context.Context) string {
 	return startWallet(t, ctx, "/cdn/", "/pir/")
 }
 
-// startWallet serves the wallet page with the given CDN and PIR URLs.
+// startWallet serves the wallet page with the given CDN and PIR URLs, and
+// the wasm built from this checkout (or $PLINKO_WALLET_WASM, prebuilt).
 func startWallet(t testing.TB, ctx context.Context, cdn, pir string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -29,7 +30,7 @@ func startWallet(t testing.TB, ctx context.Context, cdn, pir string) string {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- wallet.Serve(ctx, ln, wallet.Config{CDNURL: cdn, PIRURL: pir}) }()
+	go func() { done <- wallet.Serve(ctx, ln, wallet.Config{CDNURL: cdn, PIRURL: pir, WasmPath: os.Getenv("PLINKO_WALLET_WASM")}) }()
 	t.Cleanup(func() { cancel(); <-done })
 	url := "http://" + ln.Addr().String() + "/"
 	waitHTTP(t, ctx, url+"readyz", 5*time.Minute)
