@@ -1,0 +1,564 @@
+// Package updater follows a chain and publishes one xor delta per epoch into
+// a dataset directory: for every new block it finds each changed balance,
+// applies it (and every keyword-table move of a new account) to its copy of
+// the database, and writes deltas/<epoch>.delta then head.json atomically. A
+// reorg is published as one correcting delta. Every K epochs it writes a new
+// snapshot and prunes deltas behind it. See README.md.
+package updater
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/plinko-pir/plinko/runtime/dataset"
+	"github.com/plinko-pir/plinko/runtime/dbgen"
+	"github.com/plinko-pir/plinko/runtime/keyword"
+	"github.com/plinko-pir/plinko/runtime/snapshot"
+)
+
+// Config of an updater.
+type Config struct {
+	RPC      string // JSON-RPC endpoint; ws(s):// follows newHeads, http(s):// polls
+	Dir      string // published dataset directory
+	Database string // db-gen output to start from when Dir has no manifest.json yet
+
+	SnapshotEvery uint64        // write a new snapshot every K epochs; 0: never
+	Retention     uint64        // deltas kept at or below the newest snapshot's epoch; 0: SnapshotEvery
+	PollInterval  time.Duration // head polling without WebSocket; 0: 1 s
+	Parallel      int           // eth_getBalance batches in flight; 0: 4
+
+	Logger    *slog.Logger    // nil: slog.Default()
+	OnPublish func(Published) // called after each epoch is on disk (from Run's goroutine)
+
+	// at is called at each step of publishing an epoch ("applied", "delta",
+	// "head", "snapshot"); tests kill the process there.
+	at func(epoch uint64, step string)
+}
+
+// Published describes one epoch written to the directory.
+type Published struct {
+	Delta    *dataset.Delta
+	Head     dataset.Head
+	Snapshot *dataset.Manifest // non-nil when this epoch also got a new snapshot
+	Reorg    bool              // the delta corrects a reorg
+	// Latency is the time from the head notification (or poll) that
+	// triggered the work to the delta file being on disk.
+	Latency time.Duration
+}
+
+var (
+	// ErrReorgTooDeep means the common ancestor is older than every epoch
+	// whose delta is still kept: regenerate with db-gen and hint-gen.
+	ErrReorgTooDeep = errors.New("updater: reorg deeper than the kept deltas")
+)
+
+type blockRef struct {
+	Number uint64
+	Hash   common.Hash
+}
+
+// Updater holds the database at its newest epoch. Not safe for concurrent
+// use; Run owns it.
+type Updater struct {
+	cfg    Config
+	log    *slog.Logger
+	dir    dataset.Dir
+	params keyword.Params
+	table  *keyword.Table
+
+	epoch, snapshotEpoch uint64
+	block                blockRef
+	oldest               uint64              // oldest delta epoch kept
+	history              map[uint64]blockRef // epoch -> block, for epochs in [oldest, epoch] and snapshotEpoch
+
+	c  *rpc.Client
+	ec *ethclient.Client
+}
+
+// New loads the newest state from the directory: the manifest's snapshot
+// plus every later delta (the deltas are the updater's write-ahead log, so a
+// restart resumes exactly at the last published epoch). Without a manifest
+// it publishes cfg.Database as the first snapshot.
+func New(cfg Config) (*Updater, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.Parallel == 0 {
+		cfg.Parallel = 4
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = cfg.SnapshotEvery
+	}
+	u := &Updater{cfg: cfg, log: cfg.Logger, dir: dataset.Dir(cfg.Dir), history: map[uint64]blockRef{}}
+	if err := u.removeTemps(); err != nil {
+		return nil, err
+	}
+	m, err := u.dir.ReadManifest()
+	if errors.Is(err, fs.ErrNotExist) && cfg.Database != "" {
+		db, derr := dataset.ReadDatabase(cfg.Database)
+		if derr != nil {
+			return nil, fmt.Errorf("updater: %w", derr)
+		}
+		m, err = snapshot.Write(u.dir, db)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("updater: %w", err)
+	}
+	if u.params, err = m.Keyword.Params(); err != nil {
+		return nil, err
+	}
+	snap, err := u.dir.ReadSnapshot(m)
+	if err != nil {
+		return nil, fmt.Errorf("updater: %w", err)
+	}
+	if u.table, err = keyword.TableFromBytes(u.params, snap[:m.N*keyword.EntrySize:m.N*keyword.EntrySize]); err != nil {
+		return nil, err
+	}
+	u.epoch, u.snapshotEpoch = m.Epoch, m.Epoch
+	u.block = blockRef{m.BlockNumber, common.Hash(m.BlockHash)}
+	u.history[m.Epoch] = u.block
+	u.oldest = m.Epoch + 1
+
+	epochs, err := u.dir.DeltaEpochs()
+	if err != nil {
+		return nil, err
+	}
+	// Deltas at or below the snapshot: kept for reverting reorgs; only the
+	// run contiguous with the snapshot is usable.
+	below := map[uint64]bool{}
+	for _, e := range epochs {
+		below[e] = e <= m.Epoch
+	}
+	for e := m.Epoch; e >= 1 && below[e]; e-- {
+		d, err := u.dir.ReadDelta(e)
+		if err != nil {
+			return nil, fmt.Errorf("updater: kept delta: %w", err)
+		}
+		u.history[e] = blockRef{d.BlockNumber, common.Hash(d.BlockHash)}
+		u.oldest = e
+	}
+	// Deltas above the snapshot: replay them, contiguous, in order.
+	for _, e := range epochs {
+		if e <= m.Epoch {
+			continue
+		}
+		if e != u.epoch+1 {
+			return nil, fmt.Errorf("updater: delta epochs jump from %d to %d in %s", u.epoch, e, cfg.Dir)
+		}
+		d, err := u.dir.ReadDelta(e)
+		if err != nil {
+			return nil, fmt.Errorf("updater: replaying: %w", err)
+		}
+		if err := d.Apply(u.table.Bytes()); err != nil {
+			return nil, fmt.Errorf("updater: replaying: %w", err)
+		}
+		u.epoch = e
+		u.block = blockRef{d.BlockNumber, common.Hash(d.BlockHash)}
+		u.history[e] = u.block
+	}
+	// A run killed between a delta and its snapshot finishes the snapshot
+	// now, so the files match those of a run that was not killed.
+	if cfg.SnapshotEvery > 0 && u.epoch-u.snapshotEpoch >= cfg.SnapshotEvery {
+		if _, err := u.writeSnapshot(); err != nil {
+			return nil, err
+		}
+	}
+	if err := u.prune(); err != nil {
+		return nil, err
+	}
+	if h, err := u.dir.ReadHead(); err != nil || *h != u.head() {
+		if err := u.dir.WriteHead(ptr(u.head())); err != nil {
+			return nil, fmt.Errorf("updater: %w", err)
+		}
+	}
+	u.log.Info("updater state loaded", "dir", cfg.Dir, "epoch", u.epoch, "block", u.block.Number,
+		"snapshot_epoch", u.snapshotEpoch, "oldest_delta", u.oldest, "table_size", u.params.TableSize)
+	return u, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// removeTemps deletes temporary files a killed writer left behind.
+func (u *Updater) removeTemps() error {
+	for _, d := range []string{string(u.dir), filepath.Join(string(u.dir), dataset.DeltasDir)} {
+		ents, err := os.ReadDir(d)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("updater: listing %s: %w", d, err)
+		}
+		for _, e := range ents {
+			if n := e.Name(); strings.HasPrefix(n, ".") && (strings.Contains(n, ".tmp-") || n == ".snapshot-pending.bin") {
+				if err := os.Remove(filepath.Join(d, n)); err != nil {
+					return fmt.Errorf("updater: removing leftover %s: %w", n, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Epoch returns the newest published epoch and its block.
+func (u *Updater) Epoch() (epoch, number uint64, hash common.Hash) {
+	return u.epoch, u.block.Number, u.block.Hash
+}
+
+func (u *Updater) head() dataset.Head {
+	return dataset.Head{FormatVersion: dataset.FormatVersion, Epoch: u.epoch, BlockNumber: u.block.Number,
+		BlockHash: dataset.Hash(u.block.Hash), SnapshotEpoch: u.snapshotEpoch, OldestDelta: u.oldest}
+}
+
+// Run loads the state from cfg.Dir and follows the chain until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	u, err := New(cfg)
+	if err != nil {
+		return err
+	}
+	defer u.Close()
+	return u.Run(ctx)
+}
+
+// Close releases the RPC connection.
+func (u *Updater) Close() {
+	if u.c != nil {
+		u.c.Close()
+		u.c = nil
+	}
+}
+
+// Run follows new heads until ctx ends, reconnecting after errors.
+func (u *Updater) Run(ctx context.Context) error {
+	backoff := 200 * time.Millisecond
+	for {
+		err := u.follow(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, ErrReorgTooDeep) || errors.Is(err, keyword.ErrTableFull) {
+			return err
+		}
+		u.log.Warn("updater: following the chain failed; retrying", "err", err, "in", backoff)
+		u.Close()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+func (u *Updater) dial(ctx context.Context) error {
+	if u.c != nil {
+		return nil
+	}
+	c, err := rpc.DialContext(ctx, u.cfg.RPC)
+	if err != nil {
+		return fmt.Errorf("updater: connecting to %s: %w", u.cfg.RPC, err)
+	}
+	u.c, u.ec = c, ethclient.NewClient(c)
+	return nil
+}
+
+func (u *Updater) follow(ctx context.Context) error {
+	if err := u.dial(ctx); err != nil {
+		return err
+	}
+	heads := make(chan *types.Header, 64)
+	var subErr <-chan error
+	var tick <-chan time.Time
+	sub, err := u.c.EthSubscribe(ctx, heads, "newHeads")
+	if err != nil {
+		u.log.Info("updater: no newHeads subscription, polling", "every", u.cfg.PollInterval, "reason", err)
+		t := time.NewTicker(u.cfg.PollInterval)
+		defer t.Stop()
+		tick = t.C
+	} else {
+		defer sub.Unsubscribe()
+		subErr = sub.Err()
+	}
+	if err := u.CatchUp(ctx, time.Now()); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-subErr:
+			return fmt.Errorf("updater: newHeads subscription: %w", err)
+		case <-heads:
+			received := time.Now()
+			for len(heads) > 0 {
+				<-heads
+			}
+			if err := u.CatchUp(ctx, received); err != nil {
+				return err
+			}
+		case received := <-tick:
+			if err := u.CatchUp(ctx, received); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// CatchUp publishes one epoch per block until the database holds the
+// node's current head, correcting reorgs on the way. received is when the
+// triggering head was seen (for Published.Latency).
+func (u *Updater) CatchUp(ctx context.Context, received time.Time) error {
+	if err := u.dial(ctx); err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		next, err := u.ec.HeaderByNumber(ctx, new(big.Int).SetUint64(u.block.Number+1))
+		if errors.Is(err, ethereum.NotFound) {
+			latest, err := u.ec.HeaderByNumber(ctx, nil)
+			if err != nil {
+				return fmt.Errorf("updater: reading the head: %w", err)
+			}
+			if latest.Hash() == u.block.Hash {
+				return nil
+			}
+			if err := u.reorg(ctx, received); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("updater: reading block %d: %w", u.block.Number+1, err)
+		}
+		if next.ParentHash != u.block.Hash {
+			if err := u.reorg(ctx, received); err != nil {
+				return err
+			}
+			continue
+		}
+		x := newTxn(u.table)
+		if err := u.apply(ctx, x, u.block.Hash, next); err != nil {
+			x.rollback()
+			return err
+		}
+		if err := u.publish(x, next, received, false); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// apply brings the table from the state of block parent to that of block
+// hdr inside x: every account the block modified (transactions, fee
+// recipient, withdrawals, system contracts) whose balance in gwei changed.
+func (u *Updater) apply(ctx context.Context, x *txn, parent common.Hash, hdr *types.Header) error {
+	var addrs []common.Address
+	if err := u.c.CallContext(ctx, &addrs, "debug_getModifiedAccountsByHash", parent, hdr.Hash()); err != nil {
+		return fmt.Errorf("updater: modified accounts of block %d: %w", hdr.Number, err)
+	}
+	slices.SortFunc(addrs, func(a, b common.Address) int { return bytes.Compare(a[:], b[:]) })
+	addrs = slices.Compact(addrs)
+	accounts, err := dbgen.Balances(ctx, u.c, hdr.Hash(), addrs, dbgen.MaxBatch, u.cfg.Parallel, nil)
+	if err != nil {
+		return fmt.Errorf("updater: balances of block %d: %w", hdr.Number, err)
+	}
+	type newAccount struct{ tag, balance uint64 }
+	var inserts []newAccount
+	for _, a := range accounts {
+		tag := keyword.Tag(u.params.Seed, a.Address)
+		if pos, ok := u.table.Find(tag); ok {
+			if u.table.Balance(pos) != a.Balance {
+				x.setBalance(pos, a.Balance)
+			}
+		} else if a.Balance != 0 {
+			inserts = append(inserts, newAccount{tag, a.Balance})
+		}
+	}
+	// Inserts in tag order, after the updates: the same block always
+	// produces the same table, whatever order the node listed accounts in.
+	slices.SortFunc(inserts, func(a, b newAccount) int {
+		switch {
+		case a.tag < b.tag:
+			return -1
+		case a.tag > b.tag:
+			return 1
+		}
+		return 0
+	})
+	for _, n := range inserts {
+		if err := x.insert(n.tag, n.balance); err != nil {
+			if errors.Is(err, keyword.ErrTagExists) {
+				continue // two new addresses with one tag (see keyword/README.md): the first keeps it
+			}
+			return fmt.Errorf("updater: inserting a new account in block %d: %w", hdr.Number, err)
+		}
+	}
+	return nil
+}
+
+// reorg finds the newest epoch whose block is still canonical, reverts the
+// table to it with the kept deltas (xor is its own inverse), applies the
+// first block of the new branch if there is one, and publishes all of it as
+// one correcting delta.
+func (u *Updater) reorg(ctx context.Context, received time.Time) error {
+	// Candidates: every epoch with a kept delta, and the snapshot's epoch
+	// (reverting to epoch e needs the deltas e+1 .. u.epoch).
+	ancestor, found := uint64(0), false
+	for e := u.epoch; ; e-- {
+		if ref, ok := u.history[e]; ok {
+			canon, err := u.ec.HeaderByNumber(ctx, new(big.Int).SetUint64(ref.Number))
+			if err != nil && !errors.Is(err, ethereum.NotFound) {
+				return fmt.Errorf("updater: reading block %d during reorg: %w", ref.Number, err)
+			}
+			if err == nil && canon.Hash() == ref.Hash {
+				ancestor, found = e, true
+				break
+			}
+		}
+		if e == 0 || e < u.oldest {
+			break
+		}
+	}
+	if !found {
+		return fmt.Errorf("%w: no kept epoch from %d to %d is on the canonical chain", ErrReorgTooDeep, u.oldest, u.epoch)
+	}
+	anc := u.history[ancestor]
+	x := newTxn(u.table)
+	for e := u.epoch; e > ancestor; e-- {
+		d, err := u.dir.ReadDelta(e)
+		if err == nil && d.EntrySize != keyword.EntrySize {
+			err = fmt.Errorf("entry size %d", d.EntrySize)
+		}
+		if err != nil {
+			x.rollback()
+			return fmt.Errorf("updater: reverting epoch %d: %w", e, err)
+		}
+		for _, r := range d.Records {
+			if r.Index >= u.params.TableSize {
+				x.rollback()
+				return fmt.Errorf("updater: reverting epoch %d: index %d out of table", e, r.Index)
+			}
+			x.xor(r.Index, r.XOR)
+		}
+	}
+	target, err := u.ec.HeaderByNumber(ctx, new(big.Int).SetUint64(anc.Number+1))
+	switch {
+	case err == nil && target.ParentHash == anc.Hash:
+		err = u.apply(ctx, x, anc.Hash, target)
+	case err == nil || errors.Is(err, ethereum.NotFound):
+		// The new head is the ancestor itself (or the branch moved again):
+		// publish the plain revert and let the next round go on.
+		target, err = u.ec.HeaderByHash(ctx, anc.Hash)
+	}
+	if err != nil {
+		x.rollback()
+		return fmt.Errorf("updater: reorg from block %d to ancestor %d: %w", u.block.Number, anc.Number, err)
+	}
+	u.log.Info("updater: reorg", "from_block", u.block.Number, "from_epoch", u.epoch, "ancestor_block", anc.Number,
+		"ancestor_epoch", ancestor, "to_block", target.Number)
+	return u.publish(x, target, received, true)
+}
+
+// publish writes x as the next epoch's delta (the commit point), then
+// head.json, and every SnapshotEvery epochs a snapshot.
+func (u *Updater) publish(x *txn, hdr *types.Header, received time.Time, reorg bool) error {
+	u.step(u.epoch+1, "applied")
+	d := &dataset.Delta{
+		Epoch: u.epoch + 1, BlockNumber: hdr.Number.Uint64(),
+		BlockHash: dataset.Hash(hdr.Hash()), ParentHash: dataset.Hash(hdr.ParentHash),
+		EntrySize: keyword.EntrySize, Records: x.records(),
+	}
+	if err := u.dir.WriteDelta(d); err != nil {
+		x.rollback()
+		return fmt.Errorf("updater: publishing epoch %d: %w", d.Epoch, err)
+	}
+	latency := time.Since(received)
+	u.step(d.Epoch, "delta")
+	u.epoch = d.Epoch
+	u.block = blockRef{d.BlockNumber, hdr.Hash()}
+	u.history[u.epoch] = u.block
+	if err := u.dir.WriteHead(ptr(u.head())); err != nil {
+		return fmt.Errorf("updater: %w", err)
+	}
+	u.step(d.Epoch, "head")
+	pub := Published{Delta: d, Reorg: reorg, Latency: latency}
+	if u.cfg.SnapshotEvery > 0 && u.epoch-u.snapshotEpoch >= u.cfg.SnapshotEvery {
+		m, err := u.writeSnapshot()
+		if err != nil {
+			return err
+		}
+		pub.Snapshot = m
+	}
+	pub.Head = u.head()
+	u.log.Debug("updater: published", "epoch", d.Epoch, "block", d.BlockNumber, "records", len(d.Records),
+		"latency_ms", float64(latency.Microseconds())/1000)
+	if u.cfg.OnPublish != nil {
+		u.cfg.OnPublish(pub)
+	}
+	return nil
+}
+
+// writeSnapshot publishes the current table as a snapshot, then prunes
+// deltas more than Retention epochs behind it.
+func (u *Updater) writeSnapshot() (*dataset.Manifest, error) {
+	db := &dataset.Database{Epoch: u.epoch, BlockNumber: u.block.Number, BlockHash: dataset.Hash(u.block.Hash),
+		Keyword: u.params, Entries: u.table.Bytes()}
+	m, err := snapshot.Write(u.dir, db)
+	if err != nil {
+		return nil, fmt.Errorf("updater: %w", err)
+	}
+	u.snapshotEpoch = u.epoch
+	u.step(u.epoch, "snapshot")
+	if err := u.prune(); err != nil {
+		return nil, err
+	}
+	if err := u.dir.WriteHead(ptr(u.head())); err != nil {
+		return nil, fmt.Errorf("updater: %w", err)
+	}
+	u.log.Info("updater: snapshot", "epoch", m.Epoch, "block", m.BlockNumber, "oldest_delta", u.oldest)
+	return m, nil
+}
+
+// prune removes deltas more than Retention epochs behind the snapshot (also
+// on start, so a run killed between snapshot and pruning ends up with the
+// same files as one that was not).
+func (u *Updater) prune() error {
+	if u.cfg.SnapshotEvery > 0 && u.snapshotEpoch > u.cfg.Retention {
+		keepFrom := u.snapshotEpoch - u.cfg.Retention + 1
+		for e := u.oldest; e < keepFrom; e++ {
+			if err := os.Remove(u.dir.DeltaPath(e)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("updater: pruning delta %d: %w", e, err)
+			}
+		}
+		u.oldest = max(u.oldest, keepFrom)
+	}
+	for e := range u.history {
+		if e < u.oldest && e != u.snapshotEpoch {
+			delete(u.history, e)
+		}
+	}
+	return nil
+}
+
+func (u *Updater) step(epoch uint64, name string) {
+	if u.cfg.at != nil {
+		u.cfg.at(epoch, name)
+	}
+}

@@ -1,0 +1,488 @@
+package updater
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/plinko-pir/plinko/runtime/dataset"
+	"github.com/plinko-pir/plinko/runtime/dbgen"
+	"github.com/plinko-pir/plinko/runtime/devnet"
+	"github.com/plinko-pir/plinko/runtime/keyword"
+	"github.com/plinko-pir/plinko/runtime/snapshot"
+)
+
+// The kill-and-restart test runs the updater in a child process (this test
+// binary) so that it can be killed with SIGKILL at any instant.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("PLINKO_UPDATER_CHILD_DIR"); dir != "" {
+		err := Run(context.Background(), childConfig(os.Getenv("PLINKO_UPDATER_CHILD_RPC"), dir))
+		fmt.Fprintln(os.Stderr, "child updater:", err)
+		os.Exit(3)
+	}
+	os.Exit(m.Run())
+}
+
+func childConfig(rpcURL, dir string) Config {
+	cfg := Config{RPC: rpcURL, Dir: dir, SnapshotEvery: 4, Retention: 3, PollInterval: 10 * time.Millisecond, Logger: quiet()}
+	// PLINKO_UPDATER_CHILD_KILL=<epoch>:<step> makes the child SIGKILL itself
+	// at that step of publishing that epoch.
+	if spec := os.Getenv("PLINKO_UPDATER_CHILD_KILL"); spec != "" {
+		cfg.at = func(epoch uint64, step string) {
+			if fmt.Sprintf("%d:%s", epoch, step) == spec {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {}
+			}
+		}
+	}
+	return cfg
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func startDevnet(t testing.TB, cfg devnet.Config) *devnet.Node {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg.Logger = quiet()
+	if cfg.BlockTime == 0 {
+		cfg.BlockTime = time.Second
+	}
+	n, err := devnet.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("devnet: %v", err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// bootstrap runs db-gen and hint-gen against the node's current head into
+// each of dirs.
+func bootstrap(t testing.TB, n *devnet.Node, dirs ...string) {
+	t.Helper()
+	ctx := context.Background()
+	tmp := t.TempDir()
+	db := filepath.Join(tmp, "database.bin")
+	head := n.Head().Hash()
+	if _, err := dbgen.Run(ctx, dbgen.Config{RPC: n.HTTPURL(), Block: head.Hex(), Output: db, Logger: quiet()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if _, err := snapshot.Run(ctx, snapshot.Config{Database: db, Out: d, Logger: quiet()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// follower runs an updater in the background and hands out what it publishes.
+type follower struct {
+	pubs chan Published
+	done chan struct{} // closed when Run returned, with err set
+	err  error
+	stop context.CancelFunc
+}
+
+func follow(t testing.TB, cfg Config) *follower {
+	t.Helper()
+	f := &follower{pubs: make(chan Published, 1024), done: make(chan struct{})}
+	cfg.OnPublish = func(p Published) { f.pubs <- p }
+	if cfg.Logger == nil {
+		cfg.Logger = quiet()
+	}
+	u, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f.stop = cancel
+	go func() {
+		defer u.Close()
+		f.err = u.Run(ctx)
+		close(f.done)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-f.done
+	})
+	return f
+}
+
+// until waits for the epoch whose block is hash, returning what was
+// published up to it.
+func (f *follower) until(t testing.TB, hash common.Hash) []Published {
+	t.Helper()
+	var got []Published
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case p := <-f.pubs:
+			got = append(got, p)
+			if common.Hash(p.Delta.BlockHash) == hash {
+				return got
+			}
+		case <-f.done:
+			t.Fatalf("updater stopped: %v", f.err)
+		case <-timeout:
+			t.Fatalf("no epoch for block %s within 30 s (%d published)", hash, len(got))
+		}
+	}
+}
+
+// initialTable loads the snapshot of dir as a client would.
+func initialTable(t testing.TB, dir dataset.Dir) (*keyword.Table, *dataset.Manifest) {
+	t.Helper()
+	m, err := dir.ReadManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := dir.ReadSnapshot(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := m.Keyword.Params()
+	tab, err := keyword.TableFromBytes(p, snap[:m.N*keyword.EntrySize])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tab, m
+}
+
+// checkAgainstChain enumerates every account of the block's state and checks
+// that the table holds exactly the accounts with a non-zero gwei balance.
+func checkAgainstChain(t testing.TB, c *rpc.Client, tab *keyword.Table, block common.Hash) {
+	t.Helper()
+	accounts, err := dbgen.AccountRange(context.Background(), c, block, 2, nil)
+	if err != nil {
+		t.Fatalf("enumerating block %s: %v", block, err)
+	}
+	p := tab.Params()
+	nonzero := 0
+	for _, a := range accounts {
+		pos, ok := tab.Find(keyword.Tag(p.Seed, a.Address))
+		got := uint64(0)
+		if ok {
+			got = tab.Balance(pos)
+		}
+		if got != a.Balance {
+			t.Fatalf("block %s: %x has %d gwei in the database, %d on chain", block, a.Address, got, a.Balance)
+		}
+		if a.Balance != 0 {
+			nonzero++
+		}
+	}
+	stored := 0
+	for pos := range p.TableSize {
+		if e := tab.Entry(pos); !bytes.Equal(e[:8], make([]byte, 8)) && tab.Balance(pos) != 0 {
+			stored++
+		}
+	}
+	if stored != nonzero {
+		t.Fatalf("block %s: database holds %d non-zero balances, chain %d", block, stored, nonzero)
+	}
+}
+
+func applyFromDisk(t testing.TB, dir dataset.Dir, tab *keyword.Table, epoch uint64) *dataset.Delta {
+	t.Helper()
+	d, err := dir.ReadDelta(epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Apply(tab.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestFollowsChain: over 20 one-second blocks of traffic (transfers, a new
+// account every block, withdrawals), the snapshot plus the published deltas
+// equal the chain's state at every block.
+func TestFollowsChain(t *testing.T) {
+	t.Parallel()
+	n := startDevnet(t, devnet.Config{Accounts: 400, Seed: 11, BlockTime: time.Second,
+		Traffic: devnet.Traffic{TxPerBlock: 12, NewAccountEvery: 1, WithdrawalEvery: 3}})
+	dir := dataset.Dir(t.TempDir())
+	bootstrap(t, n, string(dir))
+	f := follow(t, Config{RPC: n.WSURL(), Dir: string(dir)})
+	c, err := rpc.Dial(n.HTTPURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tab, m := initialTable(t, dir)
+	checkAgainstChain(t, c, tab, common.Hash(m.BlockHash))
+	prev := m.BlockHash
+	var records, latency int
+	for epoch := m.Epoch + 1; epoch <= m.Epoch+20; epoch++ {
+		var p Published
+		select {
+		case p = <-f.pubs:
+		case <-f.done:
+			t.Fatalf("updater stopped: %v", f.err)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no epoch %d within 10 s", epoch)
+		}
+		if p.Delta.Epoch != epoch || p.Delta.BlockNumber != epoch || p.Delta.ParentHash != prev || p.Reorg {
+			t.Fatalf("epoch %d: delta %d for block %d, parent %s (want %s)", epoch, p.Delta.Epoch, p.Delta.BlockNumber, p.Delta.ParentHash, prev)
+		}
+		prev = p.Delta.BlockHash
+		applyFromDisk(t, dir, tab, epoch)
+		checkAgainstChain(t, c, tab, common.Hash(p.Delta.BlockHash))
+		records += len(p.Delta.Records)
+		latency += int(p.Latency.Milliseconds())
+		if h, err := dir.ReadHead(); err != nil || h.Epoch < epoch {
+			t.Fatalf("head.json behind epoch %d: %v", epoch, err)
+		}
+	}
+	if records < 20*10 {
+		t.Fatalf("only %d records in 20 blocks of traffic", records)
+	}
+	t.Logf("20 blocks: %d records, mean latency %d ms", records, latency/20)
+}
+
+// TestReorg forces two reorgs (a longer and a shorter competing branch) and
+// checks that the published deltas converge to the new chain.
+func TestReorg(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	n := startDevnet(t, devnet.Config{Accounts: 300, Seed: 12, Manual: true,
+		Traffic: devnet.Traffic{TxPerBlock: 10, NewAccountEvery: 1, WithdrawalEvery: 2}})
+	dir := dataset.Dir(t.TempDir())
+	bootstrap(t, n, string(dir))
+	f := follow(t, Config{RPC: n.WSURL(), Dir: string(dir)})
+	c, err := rpc.Dial(n.HTTPURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tab, m := initialTable(t, dir)
+	next := m.Epoch + 1
+	catchUp := func(hash common.Hash) []Published {
+		pubs := f.until(t, hash)
+		for _, p := range pubs {
+			if p.Delta.Epoch != next {
+				t.Fatalf("epoch %d published, want %d", p.Delta.Epoch, next)
+			}
+			applyFromDisk(t, dir, tab, next)
+			next++
+		}
+		checkAgainstChain(t, c, tab, hash)
+		return pubs
+	}
+	for range 3 {
+		if _, err := n.MineBlock(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	catchUp(n.Head().Hash())
+	for _, tc := range []struct{ depth, length int }{{2, 3}, {3, 1}, {1, 1}} {
+		r, err := n.ReorgTo(ctx, tc.depth, tc.length)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs := catchUp(r.NewHead.Hash())
+		if !slices.ContainsFunc(pubs, func(p Published) bool { return p.Reorg }) {
+			t.Fatalf("reorg %+v published no correcting delta", tc)
+		}
+		if last := pubs[len(pubs)-1]; last.Delta.Epoch <= last.Delta.BlockNumber {
+			t.Fatalf("after a reorg epoch %d must run ahead of block %d", last.Delta.Epoch, last.Delta.BlockNumber)
+		}
+	}
+	// Restarting from the files reproduces the same database.
+	f.stop()
+	<-f.done
+	u, err := New(Config{RPC: n.WSURL(), Dir: string(dir), Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(u.table.Bytes(), tab.Bytes()) {
+		t.Fatal("reloaded database differs from snapshot + deltas")
+	}
+}
+
+// TestKillRestart: one updater runs uninterrupted while a second one, in a
+// child process following over HTTP polling, is killed with SIGKILL at a
+// random instant after each new block (often mid-block) and restarted, across
+// snapshots with pruning. Both must publish byte-identical files. Then a
+// reorg happens while the child is being killed: both must converge to the
+// same database.
+func TestKillRestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	n := startDevnet(t, devnet.Config{Accounts: 300, Seed: 13, Manual: true,
+		Traffic: devnet.Traffic{TxPerBlock: 20, NewAccountEvery: 1, WithdrawalEvery: 2}})
+	a, b := t.TempDir(), t.TempDir()
+	bootstrap(t, n, a, b)
+	cfgA := childConfig(n.WSURL(), a)
+	cfgA.Logger = quiet()
+	f := follow(t, cfgA)
+
+	var child *exec.Cmd
+	killAt := ""
+	start := func() {
+		child = exec.Command(os.Args[0], "-test.run=^$")
+		child.Env = append(os.Environ(), "PLINKO_UPDATER_CHILD_DIR="+b, "PLINKO_UPDATER_CHILD_RPC="+n.HTTPURL(),
+			"PLINKO_UPDATER_CHILD_KILL="+killAt)
+		child.Stderr = os.Stderr
+		if err := child.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kill := func() {
+		child.Process.Signal(syscall.SIGKILL)
+		child.Wait()
+	}
+	childAt := func(head common.Hash) {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			h, err := dataset.Dir(b).ReadHead()
+			if err == nil && common.Hash(h.BlockHash) == head {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("restarted updater never reached the head: %v %+v", err, h)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	start()
+	defer func() { kill() }()
+	r := rand.New(rand.NewPCG(1, 2))
+	early := 0
+	steps := []string{"applied", "delta", "head", "snapshot"}
+	for i := range 12 {
+		chosen := i%2 == 1
+		if chosen {
+			// The child kills itself at a chosen step of the next epoch; every
+			// 4th epoch also writes a snapshot, a step of its own.
+			epoch := n.Head().Number.Uint64() + 1
+			step := steps[(i/2)%3]
+			if epoch%4 == 0 {
+				step = "snapshot"
+			}
+			killAt = fmt.Sprintf("%d:%s", epoch, step)
+			kill()
+			start()
+		}
+		if _, err := n.MineBlock(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if chosen {
+			if err := child.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+				t.Fatalf("child did not die at %s: %v", killAt, err)
+			}
+			t.Logf("child killed itself at epoch:step %s", killAt)
+			killAt = ""
+		} else {
+			// Killed from outside at a random instant.
+			time.Sleep(time.Duration(r.IntN(20)) * time.Millisecond)
+			kill()
+		}
+		head := n.Head().Hash()
+		if h, err := dataset.Dir(b).ReadHead(); err == nil && common.Hash(h.BlockHash) != head {
+			early++
+		}
+		start()
+		f.until(t, head)
+		childAt(head)
+	}
+	// Stop the child wherever it is and let a restart finish its work (as
+	// the next start would), then compare.
+	kill()
+	if _, err := New(childConfig("", b)); err != nil {
+		t.Fatal(err)
+	}
+	start()
+	filesA, filesB := listFiles(t, a), listFiles(t, b)
+	if !slices.Equal(filesA, filesB) {
+		t.Fatalf("published files differ:\n%v\n%v", filesA, filesB)
+	}
+	deltas := 0
+	for _, name := range filesA {
+		x, _ := os.ReadFile(filepath.Join(a, name))
+		y, _ := os.ReadFile(filepath.Join(b, name))
+		if !bytes.Equal(x, y) {
+			t.Fatalf("%s differs between the uninterrupted and the killed updater", name)
+		}
+		if filepath.Ext(name) == ".delta" {
+			deltas++
+		}
+	}
+	t.Logf("12 kills (6 at chosen steps), %d before head.json named the block; %d files identical (%d deltas)", early, len(filesA), deltas)
+
+	// A reorg while the child is being killed: the two may see different
+	// intermediate heads, so only the final database must agree.
+	go func() { n.ReorgTo(ctx, 2, 3) }() // within the 3 kept deltas
+	time.Sleep(time.Duration(r.IntN(20)) * time.Millisecond)
+	kill()
+	start()
+	time.Sleep(300 * time.Millisecond)
+	head := n.Head().Hash()
+	f.until(t, head)
+	childAt(head)
+	kill()
+	ua, err := New(Config{Dir: a, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ub, err := New(Config{Dir: b, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ua.table.Bytes(), ub.table.Bytes()) {
+		t.Fatal("after a reorg the killed updater's database differs")
+	}
+}
+
+func listFiles(t testing.TB, root string) []string {
+	var out []string
+	filepath.Walk(root, func(path string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			rel, _ := filepath.Rel(root, path)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return out
+}
+
+// TestRefusesCorruptDelta: a damaged delta in the directory stops the
+// updater from starting instead of being applied.
+func TestRefusesCorruptDelta(t *testing.T) {
+	t.Parallel()
+	n := startDevnet(t, devnet.Config{Accounts: 50, Seed: 14, Manual: true})
+	dir := dataset.Dir(t.TempDir())
+	bootstrap(t, n, string(dir))
+	if _, err := n.MineBlock(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	u, err := New(Config{RPC: n.HTTPURL(), Dir: string(dir), Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.CatchUp(context.Background(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	u.Close()
+	epoch, _, _ := u.Epoch()
+	raw, _ := os.ReadFile(dir.DeltaPath(epoch))
+	os.WriteFile(dir.DeltaPath(epoch), raw[:len(raw)-1], 0o644)
+	if _, err := New(Config{RPC: n.HTTPURL(), Dir: string(dir), Logger: quiet()}); !errors.Is(err, dataset.ErrCorrupt) {
+		t.Fatalf("truncated delta: %v", err)
+	}
+}
