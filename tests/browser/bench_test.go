@@ -30,7 +30,9 @@ func startWallet(t testing.TB, ctx context.Context, cdn, pir string) string {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- wallet.Serve(ctx, ln, wallet.Config{CDNURL: cdn, PIRURL: pir, WasmPath: os.Getenv("PLINKO_WALLET_WASM")}) }()
+	go func() {
+		done <- wallet.Serve(ctx, ln, wallet.Config{CDNURL: cdn, PIRURL: pir, WasmPath: os.Getenv("PLINKO_WALLET_WASM")})
+	}()
 	t.Cleanup(func() { cancel(); <-done })
 	url := "http://" + ln.Addr().String() + "/"
 	waitHTTP(t, ctx, url+"readyz", 5*time.Minute)
