@@ -2,26 +2,18 @@ package snapshot
 
 import (
 	"fmt"
-	"math"
+
+	"github.com/plinko-pir/plinko/runtime/keyword"
+	"github.com/plinko-pir/plinko/runtime/plinko"
 )
 
 // Layout returns the Plinko block width W and block count C for a database
-// of n entries. It must agree with plinko.NewParams(n, keyword.EntrySize),
-// which clients use to check a manifest.
-//
-// Until runtime/plinko is committed this follows the shape the scheme uses
-// (W about sqrt(n), a power of two; C = ceil(n/W)).
+// of n keyword entries: exactly what plinko.NewParams chooses, which clients
+// recompute to check a manifest.
 func Layout(n uint64) (w, c uint64, err error) {
-	if n == 0 {
-		return 0, 0, fmt.Errorf("snapshot: empty database")
+	p, err := plinko.NewParams(n, keyword.EntrySize)
+	if err != nil {
+		return 0, 0, fmt.Errorf("snapshot: Plinko parameters for %d entries: %w", n, err)
 	}
-	w = 1
-	for w*w < n {
-		w <<= 1
-	}
-	if w > math.MaxUint32 {
-		return 0, 0, fmt.Errorf("snapshot: database of %d entries too large", n)
-	}
-	c = (n + w - 1) / w
-	return w, c, nil
+	return uint64(p.W), uint64(p.C), nil
 }

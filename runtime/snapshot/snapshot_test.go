@@ -10,6 +10,7 @@ import (
 
 	"github.com/plinko-pir/plinko/runtime/dataset"
 	"github.com/plinko-pir/plinko/runtime/keyword"
+	"github.com/plinko-pir/plinko/runtime/plinko"
 )
 
 func testDB(t *testing.T, epoch uint64, accounts int) *dataset.Database {
@@ -30,7 +31,8 @@ func testDB(t *testing.T, epoch uint64, accounts int) *dataset.Database {
 func TestLayout(t *testing.T) {
 	for _, n := range []uint64{1, 2, 192, 1000, 1179, 1 << 20, 9868953} {
 		w, c, err := Layout(n)
-		if err != nil || w*c < n || w*(c-1) >= n {
+		p, perr := plinko.NewParams(n, keyword.EntrySize)
+		if err != nil || perr != nil || w*c < n || w != uint64(p.W) || c != uint64(p.C) {
 			t.Errorf("Layout(%d) = %d, %d, %v", n, w, c, err)
 		}
 	}
