@@ -1,0 +1,55 @@
+package balance
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/plinko-pir/plinko/runtime/client/clienttest"
+)
+
+// run runs the command and returns its output lines.
+func run(t *testing.T, d *clienttest.Deployment, state, addr string) []string {
+	t.Helper()
+	var out bytes.Buffer
+	err := Run(context.Background(), Config{CDN: d.CDN, PIR: d.PIR, StateDir: state, Address: addr, Out: &out})
+	if err != nil {
+		t.Fatalf("balance %s: %v", addr, err)
+	}
+	return strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+}
+
+func TestRunAgainstDeployment(t *testing.T) {
+	d := clienttest.Start(t, clienttest.Options{Accounts: 300, Block: 77})
+	state := t.TempDir()
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := 0; round < 3; round++ {
+		a := d.Accounts[r.IntN(len(d.Accounts))]
+		addr := common.Address(a.Address)
+		lines := run(t, d, state, strings.ToLower(addr.Hex()))
+		want := fmt.Sprintf("%s %s ETH (%d gwei) at block %d", addr.Hex(), FormatGwei(a.Balance), a.Balance, d.Block)
+		if last := lines[len(lines)-1]; last != want {
+			t.Fatalf("last line %q, want %q", last, want)
+		}
+		d.Advance(t, r, 50)
+	}
+	var unknown common.Address
+	unknown[0] = 0xee
+	lines := run(t, d, state, unknown.Hex())
+	if len(lines) != 2 || !strings.Contains(lines[0], "not in the database") ||
+		lines[1] != fmt.Sprintf("%s 0.000000000 ETH (0 gwei) at block %d", unknown.Hex(), d.Block) {
+		t.Fatalf("unknown address printed %q", lines)
+	}
+}
+
+func TestRunRejectsBadAddress(t *testing.T) {
+	err := Run(context.Background(), Config{CDN: "http://127.0.0.1:1", PIR: "http://127.0.0.1:1", Address: "0x1234"})
+	if err == nil || !strings.Contains(err.Error(), "not a 0x-prefixed 20-byte hex address") {
+		t.Fatalf("bad address: %v", err)
+	}
+}
