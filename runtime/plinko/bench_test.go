@@ -108,6 +108,7 @@ func BenchmarkPlinkoQuery(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			cl.warm()
 			rng := mrand.New(mrand.NewPCG(1, 2))
 			// Answers are computed outside the timer: the benchmark is the
 			// client's build + reconstruct.
@@ -117,6 +118,7 @@ func BenchmarkPlinkoQuery(b *testing.B) {
 				if cl.QueriesLeft() == 0 {
 					b.StopTimer()
 					cl, _ = LoadClient(e.state)
+					cl.warm()
 					b.StartTimer()
 				}
 				q, err := cl.Query(rng.Uint64N(e.p.N))
@@ -180,6 +182,7 @@ func BenchmarkPlinkoUpdate2000(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			cl.warm()
 			rng := mrand.New(mrand.NewPCG(3, 4))
 			ds := make([]Delta, 2000)
 			for i := range ds {
@@ -196,6 +199,25 @@ func BenchmarkPlinkoUpdate2000(b *testing.B) {
 				}
 			}
 			b.ReportMetric(2000, "deltas/op")
+		})
+	}
+}
+
+// BenchmarkPlinkoLoad: restoring a saved client (a browser reopening the
+// wallet), including the iPRF's per-block caches its first lookup needs.
+func BenchmarkPlinkoLoad(b *testing.B) {
+	for _, k := range benchKinds {
+		b.Run(k.String(), func(b *testing.B) {
+			e := getBenchEnv(b, k)
+			b.ResetTimer()
+			for range b.N {
+				cl, err := LoadClient(e.state)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cl.warm()
+			}
+			b.ReportMetric(float64(len(e.state)), "state-bytes")
 		})
 	}
 }

@@ -168,6 +168,18 @@ func (c *Client) setup() error {
 	return nil
 }
 
+// warm builds the iPRF's per-block caches now rather than on first use
+// (HintInit builds them as it goes; a loaded client builds them lazily).
+func (c *Client) warm() {
+	for _, f := range []offsetFunc{c.reg, c.bak} {
+		if ip, ok := f.(*iprf); ok {
+			for a := range uint32(c.p.C) {
+				ip.blockCacheFor(a)
+			}
+		}
+	}
+}
+
 // Params returns the client's parameters.
 func (c *Client) Params() Params { return c.p }
 
@@ -272,12 +284,19 @@ func (c *Client) HintInit(r io.Reader, progress func(done, total uint64)) error 
 const hintChunk = 1 << 14
 
 func (c *Client) initBlock(a uint32, blk []uint64, workers int, vals [][]uint16, bvals []uint16) error {
-	p := c.p
-	m := p.Regular()
 	fr, err := c.reg.prepare(a)
 	if err != nil {
 		return err
 	}
+	if err := c.initRegular(fr, blk, workers, vals); err != nil {
+		return err
+	}
+	return c.initBackups(a, blk, bvals)
+}
+
+func (c *Client) initRegular(fr filler, blk []uint64, workers int, vals [][]uint16) error {
+	p := c.p
+	m := p.Regular()
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
 	per := (m + workers - 1) / workers
@@ -286,13 +305,20 @@ func (c *Client) initBlock(a uint32, blk []uint64, workers int, vals [][]uint16,
 		if lo >= hi {
 			continue
 		}
-		if vals[w] == nil {
-			vals[w] = make([]uint16, hintChunk)
+		// The AES-PRF asks its keystream for a worker's whole range at once
+		// (WebCrypto calls are async and costly); the iPRF computes locally
+		// and works in cache-sized chunks.
+		chunk := hintChunk
+		if p.Offsets == OffsetAESScan {
+			chunk = hi - lo
+		}
+		if len(vals[w]) < chunk {
+			vals[w] = make([]uint16, chunk)
 		}
 		work := func() {
 			buf := vals[w]
-			for s := lo; s < hi; s += hintChunk {
-				n := min(hintChunk, hi-s)
+			for s := lo; s < hi; s += chunk {
+				n := min(chunk, hi-s)
 				if err := fr.fill(uint32(s), buf[:n]); err != nil {
 					errs[w] = err
 					return
@@ -313,6 +339,11 @@ func (c *Client) initBlock(a uint32, blk []uint64, workers int, vals [][]uint16,
 			return e
 		}
 	}
+	return nil
+}
+
+func (c *Client) initBackups(a uint32, blk []uint64, bvals []uint16) error {
+	p := c.p
 	fb, err := c.bak.prepare(a)
 	if err != nil {
 		return err

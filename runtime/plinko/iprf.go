@@ -522,27 +522,32 @@ func (g *iprfFiller) fill(lo uint32, dst []uint16) error {
 	coarse, starts := g.coarse, g.starts
 	t := g.tab
 	i := 0
-	// Four independent walks per iteration keep the table loads overlapped.
-	for ; i+4 <= len(dst); i += 4 {
+	v, mv, m := t.v, t.maskV, t.maskH
+	// Eight independent PRP evaluations per pass, round by round, keep the
+	// table loads overlapped instead of one dependent chain at a time.
+	for ; i+8 <= len(dst); i += 8 {
+		var l, r [8]uint32
 		x := lo + uint32(i)
-		y0, y1, y2, y3 := t.permOnce(x), t.permOnce(x+1), t.permOnce(x+2), t.permOnce(x+3)
-		for y0 >= t.domain {
-			y0 = t.permOnce(y0)
+		for k := range 8 {
+			l[k], r[k] = (x+uint32(k))>>v, (x+uint32(k))&mv
 		}
-		for y1 >= t.domain {
-			y1 = t.permOnce(y1)
+		for round := 0; round < feistelRounds; round += 2 {
+			te, to := t.tab[round], t.tab[round+1]
+			for k := range 8 {
+				l[k] ^= uint32(te[r[k]&m])
+			}
+			for k := range 8 {
+				r[k] ^= uint32(to[l[k]&m])
+			}
 		}
-		for y2 >= t.domain {
-			y2 = t.permOnce(y2)
+		d := dst[i : i+8 : i+8]
+		for k := range 8 {
+			y := l[k]<<v | r[k]
+			for y >= t.domain {
+				y = t.permOnce(y)
+			}
+			d[k] = coarse[y/64] + uint16(bits.OnesCount64(starts[y/64]&(2<<(y%64)-1)&^1))
 		}
-		for y3 >= t.domain {
-			y3 = t.permOnce(y3)
-		}
-		d := dst[i : i+4 : i+4]
-		d[0] = coarse[y0/64] + uint16(bits.OnesCount64(starts[y0/64]&(2<<(y0%64)-1)&^1))
-		d[1] = coarse[y1/64] + uint16(bits.OnesCount64(starts[y1/64]&(2<<(y1%64)-1)&^1))
-		d[2] = coarse[y2/64] + uint16(bits.OnesCount64(starts[y2/64]&(2<<(y2%64)-1)&^1))
-		d[3] = coarse[y3/64] + uint16(bits.OnesCount64(starts[y3/64]&(2<<(y3%64)-1)&^1))
 	}
 	for ; i < len(dst); i++ {
 		y := t.perm(lo + uint32(i))
