@@ -11,10 +11,12 @@ import (
 type engine struct {
 	params plinko.Params
 	srv    *plinko.Server
+	free   func() // releases the database buffer
 }
 
 // newEngine checks that the manifest's layout is the one plinko derives for
-// its n and entry size, and takes ownership of the snapshot bytes.
+// its n and entry size, and copies the snapshot into a buffer of its own
+// (on huge pages where possible).
 func newEngine(m *dataset.Manifest, snapshot []byte) (*engine, error) {
 	p, err := plinko.NewParams(m.N, int(m.EntrySize))
 	if err != nil {
@@ -26,11 +28,14 @@ func newEngine(m *dataset.Manifest, snapshot []byte) (*engine, error) {
 	if len(snapshot) != p.DBSize() {
 		return nil, fmt.Errorf("snapshot has %d bytes, layout needs %d", len(snapshot), p.DBSize())
 	}
-	srv, err := plinko.NewServer(p, snapshot)
+	db, free := allocDB(len(snapshot))
+	copy(db, snapshot)
+	srv, err := plinko.NewServer(p, db)
 	if err != nil {
+		free()
 		return nil, err
 	}
-	return &engine{params: p, srv: srv}, nil
+	return &engine{params: p, srv: srv, free: free}, nil
 }
 
 // decode parses a query batch and returns the newest hint epoch among its

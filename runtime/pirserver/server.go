@@ -153,7 +153,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.log.Warn("shutdown did not finish in time", "err", err)
 	}
 	<-errc
+	stopFollow()
+	<-followDone
+	s.release()
 	return nil
+}
+
+// release drops the database (its buffer is not garbage-collected memory).
+// A query still running holds the read lock, so it finishes first; later
+// ones get 503.
+func (s *Server) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st != nil {
+		s.st.eng.free()
+		s.st = nil
+	}
 }
 
 // Run serves on cfg.Addr until ctx is cancelled.

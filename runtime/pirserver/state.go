@@ -155,13 +155,21 @@ func (s *Server) load(ctx context.Context, m *dataset.Manifest) (*dbState, error
 // decision to reload was made on).
 func (s *Server) install(st, prev *dbState) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.st != nil && s.st != prev && s.st.epoch > st.epoch {
+	old := s.st
+	if old != nil && old != prev && old.epoch > st.epoch {
+		s.mu.Unlock()
+		st.eng.free()
 		return
 	}
 	s.st = st
 	s.advancedLocked()
 	s.metrics.setEpoch(st.epoch, st.block)
+	s.mu.Unlock()
+	// Queries hold the read lock for as long as they use a state, so once
+	// the write lock was taken nobody reads the old database any more.
+	if old != nil {
+		old.eng.free()
+	}
 }
 
 // catchUp applies deltas st.epoch+1 .. to, in order. With live set, st is

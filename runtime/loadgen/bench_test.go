@@ -1,0 +1,296 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/plinko-pir/plinko/runtime/dataset"
+	"github.com/plinko-pir/plinko/runtime/keyword"
+	"github.com/plinko-pir/plinko/runtime/pirserver"
+	"github.com/plinko-pir/plinko/runtime/plinko"
+)
+
+// deployment is a published random database of n 16-byte entries served by
+// a real pir-server on 127.0.0.1.
+type deployment struct {
+	params plinko.Params
+	db     []byte // padded
+	epoch  uint64
+	url    string
+}
+
+// deploy publishes and serves n entries; n is rounded down to a multiple of
+// 3 (the keyword table's ways), so "2^23" is 8,388,606 entries (same W, C).
+func deploy(tb testing.TB, n uint64) *deployment {
+	tb.Helper()
+	n -= n % 3
+	p, err := plinko.NewParams(n, keyword.EntrySize)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	d := &deployment{params: p, db: make([]byte, p.DBSize()), epoch: 1}
+	rand.NewChaCha8([32]byte{9}).Read(d.db[:n*keyword.EntrySize])
+	dir := dataset.Dir(tb.TempDir())
+	f, err := dir.WriteSnapshot(d.db[:n*keyword.EntrySize], uint64(p.DBSize())-n*keyword.EntrySize)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	kp := keyword.Params{TableSize: n}
+	crand.Read(kp.Seed[:])
+	m := &dataset.Manifest{FormatVersion: dataset.FormatVersion, Epoch: d.epoch, BlockNumber: d.epoch,
+		N: n, W: uint64(p.W), C: uint64(p.C), EntrySize: keyword.EntrySize, Keyword: dataset.KeywordOf(kp), Files: []dataset.File{f}}
+	if err := dir.WriteManifest(m); err != nil {
+		tb.Fatal(err)
+	}
+	s, err := pirserver.New(pirserver.Config{Source: string(dir)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Serve(ctx, ln) }()
+	tb.Cleanup(func() { cancel(); <-done })
+	d.url = "http://" + ln.Addr().String()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if _, ok := s.Current(); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("pir-server never loaded the snapshot")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return d
+}
+
+func TestRandomBatchIsWellFormed(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []uint64{1, 100, 5000, 1 << 16, 123457} {
+		p, err := plinko.NewParams(n, keyword.EntrySize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := 1; k <= plinko.MaxBatch; k++ {
+			qs, err := plinko.DecodeQueries(p, RandomBatch(p, 5, k, rng))
+			if err != nil || len(qs) != k || qs[0].Epoch != 5 {
+				t.Fatalf("n=%d k=%d: %v", n, k, err)
+			}
+		}
+	}
+}
+
+func TestLoopbackOnly(t *testing.T) {
+	for _, u := range []string{"http://10.0.0.1:8082", "http://example.com", "https://127.0.0.1", "ftp://[::1]"} {
+		if err := checkLoopback(u); err == nil {
+			t.Errorf("%s accepted", u)
+		}
+	}
+	for _, u := range []string{"http://127.0.0.1:8082", "http://[::1]:1"} {
+		if err := checkLoopback(u); err != nil {
+			t.Errorf("%s refused: %v", u, err)
+		}
+	}
+}
+
+// A short, small run: every request is answered and the numbers add up.
+func TestShortRun(t *testing.T) {
+	d := deploy(t, 4096)
+	res, err := Run(context.Background(), Config{URL: d.url, Params: d.params, Epoch: d.epoch, Batch: 3, Conns: 2, Duration: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors != 0 || res.Requests < 10 || res.P50 <= 0 || res.P99 < res.P50 {
+		t.Fatalf("%+v", res)
+	}
+}
+
+func loadSeconds() time.Duration {
+	if s, err := strconv.Atoi(os.Getenv("PLINKO_LOAD_SECONDS")); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	return 10 * time.Second
+}
+
+// BenchmarkPIRServerLoad: the load generator against a pir-server on
+// loopback at n = 2^23 entries of 16 bytes, one lookup (3 queries) per
+// request, for a fixed duration (PLINKO_LOAD_SECONDS, default 10). Both run
+// in this process on the same cores. Run with -benchtime=1x.
+func BenchmarkPIRServerLoad(b *testing.B) {
+	d := deploy(b, 1<<23)
+	for _, conns := range []int{4, 16} {
+		b.Run(fmt.Sprintf("n=2^23/entry=16B/conns=%d", conns), func(b *testing.B) {
+			var last Result
+			cpu0 := cpuTime()
+			for range b.N {
+				res, err := Run(context.Background(), Config{URL: d.url, Params: d.params, Epoch: d.epoch, Batch: 3, Conns: conns, Duration: loadSeconds()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				last = res
+			}
+			b.ReportMetric(last.PerSecond(), "lookups/s")
+			b.ReportMetric(3*last.PerSecond(), "queries/s")
+			b.ReportMetric(float64(last.P50.Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(last.P99.Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(last.Errors), "errors")
+			// Server and load generator together, per CPU-second used.
+			b.ReportMetric(float64(last.Requests)/(cpuTime()-cpu0).Seconds()*float64(b.N), "lookups/cpu-s")
+		})
+	}
+}
+
+// BenchmarkPrivateLookup: end-to-end private lookups with a real Plinko
+// client against the pir-server at n = 2^23 (16-byte entries): 3 queries
+// built from hints, one POST, decode, reconstruct. The hints are built once
+// (not timed). Reports the p50 and p99 of single lookups, one at a time.
+func BenchmarkPrivateLookup(b *testing.B) {
+	d := deploy(b, 1<<23)
+	cl, err := plinko.NewClient(d.params, crand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if err := cl.HintInit(bytes.NewReader(d.db), nil); err != nil {
+		b.Fatal(err)
+	}
+	hintTime := time.Since(start)
+	cl.SetEpoch(d.epoch)
+	hc := &http.Client{Timeout: 10 * time.Second}
+	rng := rand.New(rand.NewPCG(5, 6))
+	var lat []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		if cl.QueriesLeft() < 3 {
+			b.StopTimer()
+			if err := cl.HintInit(bytes.NewReader(d.db), nil); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+		idx := []uint64{rng.Uint64N(d.params.N), rng.Uint64N(d.params.N), rng.Uint64N(d.params.N)}
+		t0 := time.Now()
+		qs := make([]*plinko.Query, 3)
+		for i, x := range idx {
+			if qs[i], err = cl.Query(x); err != nil {
+				b.Fatal(err)
+			}
+		}
+		body, err := plinko.EncodeQueries(qs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp, err := hc.Post(d.url+pirserver.QueryPath, "application/octet-stream", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		as, err := plinko.DecodeAnswers(d.params, raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range qs {
+			v, err := cl.Reconstruct(qs[i], as[i])
+			if err != nil {
+				b.Fatal(err)
+			}
+			e := keyword.EntrySize
+			if !bytes.Equal(v, d.db[idx[i]*uint64(e):(idx[i]+1)*uint64(e)]) {
+				b.Fatalf("wrong entry %d", idx[i])
+			}
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(hintTime.Seconds(), "hintinit-s")
+}
+
+// BenchmarkAnswerBatch: the server's work for one lookup (decode 3 queries,
+// answer, encode) without HTTP, at n = 2^23 entries of 16 bytes, on all
+// cores (RunParallel), with the database on ordinary 4 KiB pages and on
+// transparent huge pages (what the pir-server uses on Linux).
+func BenchmarkAnswerBatch(b *testing.B) {
+	n := uint64(1<<23) - (1<<23)%3
+	p, err := plinko.NewParams(n, keyword.EntrySize)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, pages := range []string{"4k", "huge"} {
+		b.Run("n=2^23/entry=16B/pages="+pages, func(b *testing.B) {
+			db := make([]byte, p.DBSize())
+			if pages == "huge" {
+				if db, err = syscall.Mmap(-1, 0, p.DBSize(), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS); err != nil {
+					b.Fatal(err)
+				}
+				defer syscall.Munmap(db)
+				if err := syscall.Madvise(db, syscall.MADV_HUGEPAGE); err != nil {
+					b.Skip("no transparent huge pages:", err)
+				}
+			}
+			rand.NewChaCha8([32]byte{9}).Read(db[:n*keyword.EntrySize])
+			srv, err := plinko.NewServer(p, db)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			bodies := make([][]byte, 256)
+			for i := range bodies {
+				bodies[i] = RandomBatch(p, 1, 3, rng)
+			}
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					qs, err := plinko.DecodeQueries(p, bodies[i%len(bodies)])
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					as := make([]*plinko.Answer, len(qs))
+					for j, q := range qs {
+						if as[j], err = srv.Answer(q, 1); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+					if _, err := plinko.EncodeAnswers(as); err != nil {
+						b.Error(err)
+						return
+					}
+					i++
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
+			b.ReportMetric(float64(b.N)/(cpuTime()-cpu0).Seconds(), "lookups/cpu-s")
+		})
+	}
+}
+
+// cpuTime is the CPU time this process used so far (user + system). On a
+// shared machine, work per CPU-second says more than wall time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
