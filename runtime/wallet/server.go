@@ -27,6 +27,11 @@ import (
 //go:embed static
 var staticFS embed.FS
 
+// ImageWasmPath is where the container image (runtime/Dockerfile) installs
+// the prebuilt wasm, with wasm_exec.js beside it. Used when Config.WasmPath
+// is empty and there is no source checkout to build from.
+const ImageWasmPath = "/opt/plinko/wasm/plinko.wasm"
+
 // Config configures the wallet server.
 type Config struct {
 	// Addr is the listen address for Run, e.g. "127.0.0.1:8080".
@@ -158,6 +163,13 @@ func (s *Server) prepareWasm(ctx context.Context) {
 	if wasmPath == "" {
 		s.log.Info("building the wallet wasm from source (cached by source hash)")
 		wasmPath, err = EnsureWasm(ctx, s.cfg.WasmCacheDir)
+		if errors.Is(err, ErrNoSource) {
+			// No toolchain or checkout (the container image): use the
+			// wasm the image's build stage installed.
+			if _, statErr := os.Stat(ImageWasmPath); statErr == nil {
+				wasmPath, err = ImageWasmPath, nil
+			}
+		}
 	}
 	var wasm, execJS *asset
 	if err == nil {
