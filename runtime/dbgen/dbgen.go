@@ -36,7 +36,7 @@ type Config struct {
 	Output    string  // database file to write
 	Load      float64 // keyword table load factor; 0 means keyword.DefaultLoad
 	TableSize uint64  // fixed table size instead of one derived from Load (0: derive)
-	Parallel  int     // calls in flight; 0 means 8
+	Parallel  int     // calls in flight; 0 means 4
 	Seed      string  // keyword seed as hex; "" derives it from the block hash
 
 	Logger   *slog.Logger // nil: slog.Default()
@@ -65,7 +65,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, errors.New("dbgen: no output path")
 	}
 	if cfg.Parallel == 0 {
-		cfg.Parallel = 8
+		cfg.Parallel = 4
 	}
 	c, err := rpc.DialContext(ctx, cfg.RPC)
 	if err != nil {

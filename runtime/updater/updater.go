@@ -507,7 +507,7 @@ func (u *Updater) publish(x *txn, hdr *types.Header, received time.Time, reorg b
 		pub.Snapshot = m
 	}
 	pub.Head = u.head()
-	u.log.Debug("updater: published", "epoch", d.Epoch, "block", d.BlockNumber, "records", len(d.Records),
+	u.log.Info("updater: published", "epoch", d.Epoch, "block", d.BlockNumber, "records", len(d.Records),
 		"latency_ms", float64(latency.Microseconds())/1000)
 	if u.cfg.OnPublish != nil {
 		u.cfg.OnPublish(pub)

@@ -33,7 +33,7 @@ database file atomically.`,
 	f.StringVar(&cfg.Output, "out", "data/database.bin", "database file to write")
 	f.Float64Var(&cfg.Load, "load", 0, "keyword table load factor (default 0.85)")
 	f.Uint64Var(&cfg.TableSize, "table-size", 0, "fixed keyword table size (multiple of 3; default from --load)")
-	f.IntVar(&cfg.Parallel, "parallel", 8, "JSON-RPC calls in flight")
+	f.IntVar(&cfg.Parallel, "parallel", 4, "JSON-RPC calls in flight")
 	f.StringVar(&cfg.Seed, "seed", "", "keyword seed, 64 hex digits (default: derived from the block hash)")
 	register(cmd)
 }

@@ -1,0 +1,112 @@
+package dbgen
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/rpc"
+)
+
+// benchAccounts is the devnet size of the db-gen benchmark
+// (PLINKO_BENCH_ACCOUNTS overrides; genesis alloc takes ~12 s per 100k).
+func benchAccounts() int {
+	if v, err := strconv.Atoi(os.Getenv("PLINKO_BENCH_ACCOUNTS")); err == nil && v > 0 {
+		return v
+	}
+	return 50_000
+}
+
+// nodeRate pages through the whole state with debug_accountRange exactly as
+// AccountRange does (same stripes, same calls in flight) but keeps nothing:
+// the rate at which the node itself serves accounts.
+func nodeRate(ctx context.Context, c *rpc.Client, block common.Hash, parallel int) (int, error) {
+	stripes := parallel * 4
+	space := new(big.Int).Lsh(big.NewInt(1), 256)
+	var mu sync.Mutex
+	total := 0
+	var firstErr error
+	var wg sync.WaitGroup
+	work := make(chan [2]*big.Int, stripes)
+	for i := range stripes {
+		lo := new(big.Int).Div(new(big.Int).Mul(space, big.NewInt(int64(i))), big.NewInt(int64(stripes)))
+		hi := new(big.Int).Div(new(big.Int).Mul(space, big.NewInt(int64(i+1))), big.NewInt(int64(stripes)))
+		work <- [2]*big.Int{lo, hi}
+	}
+	close(work)
+	arg := rpc.BlockNumberOrHashWithHash(block, false)
+	for range parallel {
+		wg.Go(func() {
+			for s := range work {
+				start := s[0]
+				for start != nil {
+					var res struct {
+						Accounts map[string]json.RawMessage `json:"accounts"`
+						Next     hexutil.Bytes              `json:"next"`
+					}
+					k := common.BigToHash(start)
+					if err := c.CallContext(ctx, &res, "debug_accountRange", arg, hexutil.Bytes(k[:]), PageSize, true, true, true); err != nil {
+						mu.Lock()
+						firstErr = err
+						mu.Unlock()
+						return
+					}
+					mu.Lock()
+					total += len(res.Accounts)
+					mu.Unlock()
+					start = nil
+					if n := new(big.Int).SetBytes(res.Next); len(res.Next) > 0 && n.Cmp(s[1]) < 0 {
+						start = n
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return total, firstErr
+}
+
+// BenchmarkDBGen compares db-gen end to end (read, place, write) with the
+// node's own debug_accountRange rate, both with the same calls in flight.
+//
+//	go test -run '^$' -bench DBGen -benchtime 3x ./runtime/dbgen
+func BenchmarkDBGen(b *testing.B) {
+	n := startDevnet(b, benchAccounts())
+	ctx := context.Background()
+	head := n.Head().Hash()
+	c, err := rpc.Dial(n.HTTPURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	for _, parallel := range []int{1, 4} {
+		b.Run(fmt.Sprintf("node/parallel=%d", parallel), func(b *testing.B) {
+			accounts := 0
+			for b.Loop() {
+				if accounts, err = nodeRate(ctx, c, head, parallel); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(accounts)*float64(b.N)/b.Elapsed().Seconds(), "accounts/s")
+		})
+		b.Run(fmt.Sprintf("dbgen/parallel=%d", parallel), func(b *testing.B) {
+			out := filepath.Join(b.TempDir(), "db.bin")
+			var res *Result
+			for b.Loop() {
+				if res, err = Run(ctx, Config{RPC: n.HTTPURL(), Block: head.Hex(), Output: out, Parallel: parallel, Logger: quietLogger()}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(res.Accounts)*float64(b.N)/b.Elapsed().Seconds(), "accounts/s")
+			b.ReportMetric(float64(res.Accounts)/res.Fetch.Seconds(), "fetch-accounts/s")
+		})
+	}
+}
