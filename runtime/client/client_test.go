@@ -320,6 +320,30 @@ func TestLookupAcrossPruning(t *testing.T) {
 	}
 }
 
+// TestLookupAfterLayoutChange: the operator rebuilt the database with a
+// bigger table; the pir-server refuses queries from the old layout, and the
+// client rebuilds its hints for the new one and asks again.
+func TestLookupAfterLayoutChange(t *testing.T) {
+	ctx := context.Background()
+	e := newTestEnv(t, 500)
+	c := e.newClient(nil)
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	oldC := e.params.C
+	e.relayout(4000)
+	if e.params.C == oldC {
+		t.Fatal("relayout kept the block count; the test needs another layout")
+	}
+	e.checkLookup(c, e.accounts[10], true)
+	if got := e.snapshotGets.Load(); got != 2 {
+		t.Fatalf("%d snapshot downloads, want a rebuild (2)", got)
+	}
+	if st := c.Status(); st.Entries != e.kw.TableSize {
+		t.Fatalf("hints for %d entries, want %d", st.Entries, e.kw.TableSize)
+	}
+}
+
 func TestIncompatibleManifestRefused(t *testing.T) {
 	e := newTestEnv(t, 500)
 	man, err := e.dir.ReadManifest()

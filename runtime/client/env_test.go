@@ -275,6 +275,43 @@ func (e *testEnv) prune() {
 	}
 }
 
+// relayout publishes, at the next epoch, a new keyword table for accounts
+// random accounts: another table size and seed, so another layout; the
+// pir-server switches to it and old deltas are gone.
+func (e *testEnv) relayout(accounts int) {
+	t := e.t
+	r := rand.New(rand.NewPCG(uint64(accounts), 99))
+	e.accounts = e.accounts[:0]
+	for i := 0; i < accounts; i++ {
+		var a keyword.Account
+		for j := range a.Address {
+			a.Address[j] = byte(r.Uint32())
+		}
+		a.Balance = r.Uint64N(1e12) + 1
+		e.accounts = append(e.accounts, a)
+	}
+	m, err := keyword.TableSizeFor(uint64(accounts), keyword.DefaultLoad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kw := keyword.Params{TableSize: m}
+	kw.Seed[0] = 43
+	table, err := keyword.Build(kw, e.accounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, err := plinko.NewParams(m, keyword.EntrySize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	e.kw, e.table, e.params = kw, table, params
+	e.epoch, e.block = e.epoch+1, e.block+1
+	e.hash[0] = 3
+	e.mu.Unlock()
+	e.prune()
+}
+
 // countingTransport counts snapshot downloads.
 type countingTransport struct {
 	snapshots *atomic.Int64

@@ -22,6 +22,10 @@ const (
 // errNotFound marks a 404, which for a delta means it was pruned.
 var errNotFound = errors.New("not found")
 
+// errBadRequest marks a 400: for a query, the pir-server may have moved to
+// a snapshot with another layout.
+var errBadRequest = errors.New("bad request")
+
 // joinURL appends a path to a base URL without doubling slashes.
 func joinURL(base, path string) string {
 	return strings.TrimRight(base, "/") + "/" + strings.TrimLeft(path, "/")
@@ -90,6 +94,9 @@ func statusError(url string, resp *http.Response) error {
 	if resp.StatusCode == http.StatusTooEarly {
 		// The pir-server's database is behind the hints' epoch (RFC 8470).
 		return fmt.Errorf("%s: %s: %s: %w", url, resp.Status, detail, ErrServerBehind)
+	}
+	if resp.StatusCode == http.StatusBadRequest {
+		return fmt.Errorf("%s: %s: %s: %w: %w", url, resp.Status, detail, ErrServer, errBadRequest)
 	}
 	if resp.StatusCode == http.StatusNotFound {
 		return fmt.Errorf("%s: %s: %w: %w", url, resp.Status, ErrServer, errNotFound)

@@ -27,8 +27,14 @@ func (c *Client) Lookup(ctx context.Context, addr [20]byte) (Result, error) {
 	if err := c.ready(ctx); err != nil {
 		return Result{}, err
 	}
-	tag, pos := c.s.kw.Locate(addr)
-	entries, res, err := c.queryIndices(ctx, pos[:])
+	// Positions depend on the keyword parameters, which change when the
+	// hints are rebuilt for a new layout: recompute them for every attempt.
+	var tag uint64
+	entries, res, err := c.queryIndices(ctx, func(s *session) ([]uint64, error) {
+		t, pos := s.kw.Locate(addr)
+		tag = t
+		return pos[:], nil
+	})
 	if err != nil {
 		return Result{}, err
 	}
@@ -45,10 +51,12 @@ func (c *Client) LookupIndex(ctx context.Context, index uint64) ([]byte, Result,
 	if err := c.ready(ctx); err != nil {
 		return nil, Result{}, err
 	}
-	if index >= c.s.params.N {
-		return nil, Result{}, fmt.Errorf("index %d outside the database of %d entries", index, c.s.params.N)
-	}
-	entries, res, err := c.queryIndices(ctx, []uint64{index})
+	entries, res, err := c.queryIndices(ctx, func(s *session) ([]uint64, error) {
+		if index >= s.params.N {
+			return nil, fmt.Errorf("index %d outside the database of %d entries", index, s.params.N)
+		}
+		return []uint64{index}, nil
+	})
 	if err != nil {
 		return nil, Result{}, err
 	}
@@ -69,10 +77,11 @@ func (c *Client) ready(ctx context.Context) error {
 // queryIndices runs one batch of private queries and returns the entries,
 // with the epoch they were read at. A pir-server behind the hints' epoch
 // gets one more try with fresh queries, a moment later; an answer from an
-// epoch whose deltas are gone gets one more try with rebuilt hints.
-func (c *Client) queryIndices(ctx context.Context, idx []uint64) ([][]byte, Result, error) {
+// epoch whose deltas are gone, or a query refused after the database changed
+// layout, gets one more try with rebuilt hints.
+func (c *Client) queryIndices(ctx context.Context, positions positionsFunc) ([][]byte, Result, error) {
 	for attempt := 0; ; attempt++ {
-		entries, res, err := c.queryOnce(ctx, idx)
+		entries, res, err := c.queryOnce(ctx, positions)
 		if attempt > 0 {
 			return entries, res, err
 		}
@@ -83,6 +92,18 @@ func (c *Client) queryIndices(ctx context.Context, idx []uint64) ([][]byte, Resu
 			case <-time.After(retryBehind):
 			case <-ctx.Done():
 				return nil, Result{}, ctx.Err()
+			}
+			continue
+		case errors.Is(err, errBadRequest):
+			// A query the pir-server cannot parse: if a snapshot with another
+			// layout was published, rebuild for it and ask again.
+			raw, man, merr := c.fetchManifest(ctx)
+			if merr != nil || c.s.sameLayout(man) {
+				return entries, res, err
+			}
+			c.log.Info("the published database changed layout; rebuilding hints and asking again")
+			if err := c.rebuild(ctx, raw, man); err != nil {
+				return nil, Result{}, err
 			}
 			continue
 		case errors.Is(err, errDeltaGone):
@@ -100,17 +121,27 @@ func (c *Client) queryIndices(ctx context.Context, idx []uint64) ([][]byte, Resu
 // retryBehind is the pause before asking a lagging pir-server again.
 const retryBehind = 500 * time.Millisecond
 
+// positionsFunc names the database indices to query under a session's
+// parameters.
+type positionsFunc func(s *session) ([]uint64, error)
+
 // buildQueries makes one query per index. Running out of hints (all backups
 // used, or no unused hint covering an index) rebuilds the hints once.
-func (c *Client) buildQueries(ctx context.Context, idx []uint64) ([]*plinko.Query, error) {
+func (c *Client) buildQueries(ctx context.Context, positions positionsFunc) ([]*plinko.Query, error) {
 	for attempt := 0; ; attempt++ {
+		idx, err := positions(c.s)
+		if err != nil {
+			return nil, err
+		}
 		if c.s.pl.QueriesLeft() < len(idx) {
 			if err := c.refresh(ctx); err != nil {
 				return nil, err
 			}
+			if idx, err = positions(c.s); err != nil {
+				return nil, err
+			}
 		}
 		qs := make([]*plinko.Query, len(idx))
-		var err error
 		for i, x := range idx {
 			if qs[i], err = c.s.pl.Query(x); err != nil {
 				break
@@ -138,8 +169,8 @@ func (c *Client) refresh(ctx context.Context) error {
 	return c.rebuild(ctx, raw, man)
 }
 
-func (c *Client) queryOnce(ctx context.Context, idx []uint64) ([][]byte, Result, error) {
-	qs, err := c.buildQueries(ctx, idx)
+func (c *Client) queryOnce(ctx context.Context, positions positionsFunc) ([][]byte, Result, error) {
+	qs, err := c.buildQueries(ctx, positions)
 	if err != nil {
 		return nil, Result{}, err
 	}
