@@ -1,0 +1,464 @@
+// Package local is the embedded default: the whole system on 127.0.0.1 in
+// one process (devnet, db-gen, hint-gen, updater, pir-server, cdn and
+// wallet), behind `plinko local`. Tests start it in-process through Start.
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/plinko-pir/plinko/runtime/cdn"
+	"github.com/plinko-pir/plinko/runtime/dataset"
+	"github.com/plinko-pir/plinko/runtime/dbgen"
+	"github.com/plinko-pir/plinko/runtime/devnet"
+	"github.com/plinko-pir/plinko/runtime/pirserver"
+	"github.com/plinko-pir/plinko/runtime/snapshot"
+	"github.com/plinko-pir/plinko/runtime/updater"
+	"github.com/plinko-pir/plinko/runtime/wallet"
+)
+
+// Config of a local system. The zero value picks the defaults below and
+// the fixed ports 8080 (wallet), 8081 (cdn), 8082 (pir), 8545 (rpc).
+type Config struct {
+	// Data keeps the chain, database, published files and updater state
+	// across restarts; "" uses a temporary directory removed on Close.
+	Data      string
+	Accounts  int           // funded accounts (default 10000)
+	BlockTime time.Duration // default 2s
+	Seed      uint64        // devnet seed: addresses and balances
+
+	Host string // default 127.0.0.1
+	// Ports; 0 means the default, -1 a free port (tests).
+	WalletPort, CDNPort, PIRPort, RPCPort int
+
+	// SkipWallet leaves the wallet page out (tests: it builds its
+	// WebAssembly on first use, which costs CPU the chain needs).
+	SkipWallet bool
+	// SnapshotEvery makes the updater publish a fresh snapshot every K
+	// epochs (default 900: 30 minutes of 2 s blocks).
+	SnapshotEvery uint64
+
+	Logger *slog.Logger // nil: discard
+	// Progress receives db-gen's progress bar when it is a terminal.
+	Progress io.Writer
+}
+
+// Defaults.
+const (
+	DefaultAccounts   = 10000
+	DefaultBlockTime  = 2 * time.Second
+	DefaultWalletPort = 8080
+	DefaultCDNPort    = 8081
+	DefaultPIRPort    = 8082
+	DefaultRPCPort    = 8545
+)
+
+func (c *Config) applyDefaults() {
+	if c.Accounts == 0 {
+		c.Accounts = DefaultAccounts
+	}
+	if c.BlockTime == 0 {
+		c.BlockTime = DefaultBlockTime
+	}
+	if c.Host == "" {
+		c.Host = "127.0.0.1"
+	}
+	def := func(p *int, d int) {
+		switch *p {
+		case 0:
+			*p = d
+		case -1:
+			*p = 0
+		}
+	}
+	def(&c.WalletPort, DefaultWalletPort)
+	def(&c.CDNPort, DefaultCDNPort)
+	def(&c.PIRPort, DefaultPIRPort)
+	def(&c.RPCPort, DefaultRPCPort)
+	if c.SnapshotEvery == 0 {
+		c.SnapshotEvery = 900
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+}
+
+// System is a running local deployment.
+type System struct {
+	WalletURL, RPCURL, WSURL, CDNURL, PIRURL string
+	// Example is a funded account to try first.
+	Example common.Address
+
+	cfg    Config
+	log    *slog.Logger
+	data   string
+	tmp    bool
+	node   *devnet.Node
+	public dataset.Dir
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	comps  map[string]*component
+	errc   chan error
+}
+
+// component is one long-running part that can be stopped and started again
+// (tests restart the pir-server and the updater under traffic).
+type component struct {
+	name   string
+	cancel context.CancelFunc
+	done   chan struct{}
+	start  func(ctx context.Context) error
+}
+
+// Paths inside the data directory.
+func (s *System) chainDir() string     { return filepath.Join(s.data, "chain") }
+func (s *System) databasePath() string { return filepath.Join(s.data, "database.bin") }
+func (s *System) publicDir() string    { return filepath.Join(s.data, "public") }
+
+// Start brings the whole system up and returns once every server listens
+// and the first snapshot is published. Close stops it.
+func Start(ctx context.Context, cfg Config) (sys *System, err error) {
+	cfg.applyDefaults()
+	began := time.Now()
+	s := &System{cfg: cfg, log: cfg.Logger, comps: map[string]*component{}, errc: make(chan error, 8)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if cfg.Data == "" {
+		if s.data, err = os.MkdirTemp("", "plinko-local-"); err != nil {
+			return nil, fmt.Errorf("local: creating a temporary data directory: %w", err)
+		}
+		s.tmp = true
+	} else {
+		s.data = cfg.Data
+	}
+	for _, d := range []string{s.publicDir()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("local: creating %s: %w", d, err)
+		}
+	}
+	s.public = dataset.Dir(s.publicDir())
+
+	// Listen first, so a busy port fails fast with a clear message.
+	walletLn, err := s.listen("wallet", cfg.WalletPort)
+	if err != nil {
+		return nil, err
+	}
+	cdnLn, err := s.listen("cdn", cfg.CDNPort)
+	if err != nil {
+		walletLn.Close()
+		return nil, err
+	}
+	pirLn, err := s.listen("pir", cfg.PIRPort)
+	if err != nil {
+		walletLn.Close()
+		cdnLn.Close()
+		return nil, err
+	}
+	s.WalletURL = "http://" + walletLn.Addr().String()
+	s.CDNURL = "http://" + cdnLn.Addr().String()
+	s.PIRURL = "http://" + pirLn.Addr().String()
+
+	rpcAddr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.RPCPort))
+	wsAddr := net.JoinHostPort(cfg.Host, "0")
+	if cfg.RPCPort != 0 {
+		wsAddr = net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.RPCPort+1))
+	}
+	s.node, err = devnet.Start(ctx, devnet.Config{
+		Accounts:  cfg.Accounts,
+		Seed:      cfg.Seed,
+		BlockTime: cfg.BlockTime,
+		DataDir:   s.chainDir(),
+		HTTPAddr:  rpcAddr,
+		WSAddr:    wsAddr,
+		Logger:    s.log.With("component", "devnet"),
+		Progress:  cfg.Progress,
+	})
+	if err != nil {
+		walletLn.Close()
+		cdnLn.Close()
+		pirLn.Close()
+		return nil, fmt.Errorf("local: starting the dev chain: %w", err)
+	}
+	s.RPCURL, s.WSURL = s.node.HTTPURL(), s.node.WSURL()
+	s.Example = exampleAddress(cfg.Seed, cfg.Accounts)
+
+	// The dataset: reuse what an earlier run published, else build it.
+	if _, err := s.public.ReadManifest(); err != nil {
+		if err := s.buildDataset(ctx); err != nil {
+			walletLn.Close()
+			cdnLn.Close()
+			pirLn.Close()
+			return nil, err
+		}
+	} else {
+		s.log.Info("reusing the published dataset", "dir", s.publicDir())
+	}
+
+	s.startUpdater()
+	s.startCDN(cdnLn)
+	s.startPIR(pirLn)
+	if cfg.SkipWallet {
+		walletLn.Close()
+		s.WalletURL = ""
+	} else {
+		s.startWallet(walletLn)
+	}
+	s.log.Info("local system up", "seconds", time.Since(began).Seconds())
+	return s, nil
+}
+
+func (s *System) listen(what string, port int) (net.Listener, error) {
+	addr := net.JoinHostPort(s.cfg.Host, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("local: %s cannot listen on %s (choose another port with --%s-port): %w", what, addr, what, err)
+	}
+	return ln, nil
+}
+
+// buildDataset runs db-gen and hint-gen against the dev chain.
+func (s *System) buildDataset(ctx context.Context) error {
+	if _, err := dbgen.Run(ctx, dbgen.Config{
+		RPC:      s.RPCURL,
+		Output:   s.databasePath(),
+		Logger:   s.log.With("component", "db-gen"),
+		Progress: s.cfg.Progress,
+	}); err != nil {
+		return fmt.Errorf("local: db-gen: %w", err)
+	}
+	if _, err := snapshot.Run(ctx, snapshot.Config{
+		Database: s.databasePath(),
+		Out:      s.publicDir(),
+		Logger:   s.log.With("component", "hint-gen"),
+	}); err != nil {
+		return fmt.Errorf("local: hint-gen: %w", err)
+	}
+	return nil
+}
+
+// exampleAddress is a funded account with a visible balance (not dust).
+func exampleAddress(seed uint64, accounts int) common.Address {
+	for i := devnet.SenderCount; i < accounts; i++ {
+		if devnet.BalanceClass(seed, i) == devnet.ClassOrdinary {
+			return devnet.AccountAddress(seed, i)
+		}
+	}
+	return devnet.AccountAddress(seed, accounts-1)
+}
+
+// FundedAddress is the i-th funded account of the chain's genesis.
+func (s *System) FundedAddress(i int) common.Address { return devnet.AccountAddress(s.cfg.Seed, i) }
+
+// Accounts is the number of funded genesis accounts.
+func (s *System) Accounts() int { return s.cfg.Accounts }
+
+// Node is the dev chain.
+func (s *System) Node() *devnet.Node { return s.node }
+
+// Published is the published dataset directory (what the CDN serves).
+func (s *System) Published() dataset.Dir { return s.public }
+
+// run starts a component in its own goroutine under its own context.
+func (s *System) run(name string, start func(ctx context.Context) error) {
+	c := &component{name: name, start: start}
+	s.mu.Lock()
+	s.comps[name] = c
+	s.mu.Unlock()
+	s.launch(c)
+}
+
+func (s *System) launch(c *component) {
+	ctx, cancel := context.WithCancel(s.ctx)
+	c.cancel, c.done = cancel, make(chan struct{})
+	go func() {
+		defer close(c.done)
+		if err := c.start(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("component stopped", "component", c.name, "err", err)
+			select {
+			case s.errc <- fmt.Errorf("%s: %w", c.name, err):
+			default:
+			}
+		}
+	}()
+}
+
+// Restart stops a component ("pir-server", "updater", "cdn", "wallet") and
+// starts it again, as a crash and restart would.
+func (s *System) Restart(name string) error {
+	s.mu.Lock()
+	c, ok := s.comps[name]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("local: no component %q", name)
+	}
+	c.cancel()
+	<-c.done
+	s.launch(c)
+	return nil
+}
+
+// startUpdater follows the chain over WebSocket (newHeads) and publishes a
+// delta per block into the public directory, which is also its state.
+func (s *System) startUpdater() {
+	s.run("updater", func(ctx context.Context) error {
+		return updater.Run(ctx, updater.Config{
+			RPC:           s.WSURL,
+			Dir:           s.publicDir(),
+			Database:      s.databasePath(),
+			SnapshotEvery: s.cfg.SnapshotEvery,
+			Logger:        s.log.With("component", "updater"),
+		})
+	})
+}
+
+func (s *System) startCDN(ln net.Listener) {
+	addr := ln.Addr().String()
+	first := ln
+	s.run("cdn", func(ctx context.Context) error {
+		l, err := reuse(&first, addr)
+		if err != nil {
+			return err
+		}
+		srv, err := cdn.New(cdn.Config{Dir: s.publicDir(), GzipDir: filepath.Join(s.data, "gzip"), Logger: s.log})
+		if err != nil {
+			l.Close()
+			return err
+		}
+		defer srv.Close()
+		return srv.Serve(ctx, l)
+	})
+}
+
+func (s *System) startPIR(ln net.Listener) {
+	addr := ln.Addr().String()
+	first := ln
+	s.run("pir-server", func(ctx context.Context) error {
+		l, err := reuse(&first, addr)
+		if err != nil {
+			return err
+		}
+		srv, err := pirserver.New(pirserver.Config{Source: s.publicDir(), Poll: 100 * time.Millisecond, Logger: s.log})
+		if err != nil {
+			l.Close()
+			return err
+		}
+		return srv.Serve(ctx, l)
+	})
+}
+
+func (s *System) startWallet(ln net.Listener) {
+	addr := ln.Addr().String()
+	first := ln
+	s.run("wallet", func(ctx context.Context) error {
+		l, err := reuse(&first, addr)
+		if err != nil {
+			return err
+		}
+		return wallet.Serve(ctx, l, wallet.Config{CDNURL: s.CDNURL, PIRURL: s.PIRURL,
+			WasmCacheDir: filepath.Join(s.data, "wasm-cache"), Logger: s.log.With("component", "wallet")})
+	})
+}
+
+// reuse hands out the listener opened at Start the first time, and a new
+// one on the same address after a restart.
+func reuse(first *net.Listener, addr string) (net.Listener, error) {
+	if l := *first; l != nil {
+		*first = nil
+		return l, nil
+	}
+	var lastErr error
+	for i := 0; i < 50; i++ { // the old socket may linger for a moment
+		l, err := net.Listen("tcp", addr)
+		if err == nil {
+			return l, nil
+		}
+		lastErr = err
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("listening again on %s: %w", addr, lastErr)
+}
+
+// WaitReady waits until the pir-server answers /readyz with 200.
+func (s *System) WaitReady(ctx context.Context) error {
+	return waitHTTP(ctx, s.PIRURL+"/readyz")
+}
+
+// Err reports the first component that stopped on its own.
+func (s *System) Err() <-chan error { return s.errc }
+
+// Close stops every component, then the chain; the temporary data
+// directory (without Config.Data) is removed.
+func (s *System) Close() error {
+	s.cancel()
+	s.mu.Lock()
+	comps := make([]*component, 0, len(s.comps))
+	for _, c := range s.comps {
+		comps = append(comps, c)
+	}
+	s.mu.Unlock()
+	for _, c := range comps {
+		<-c.done
+	}
+	if len(comps) > 0 {
+		s.log.Info("servers and updater stopped; closing the dev chain")
+	}
+	var errs []error
+	if s.node != nil {
+		if err := s.node.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing the dev chain: %w", err))
+		}
+	}
+	if s.tmp {
+		if err := os.RemoveAll(s.data); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run starts the system, prints its URLs on out, and serves until ctx is
+// cancelled (Ctrl-C).
+func Run(ctx context.Context, cfg Config, out io.Writer) error {
+	sys, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	readyCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	err = sys.WaitReady(readyCtx)
+	cancel()
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("local: pir-server never became ready: %w", err)
+	}
+	if sys.WalletURL != "" {
+		fmt.Fprintf(out, "wallet: %s/\n", sys.WalletURL)
+	}
+	fmt.Fprintf(out, "rpc: %s\ncdn: %s\npir: %s\nexample address: %s\n",
+		sys.RPCURL, sys.CDNURL, sys.PIRURL, sys.Example.Hex())
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-sys.Err():
+		return err
+	}
+}
