@@ -278,7 +278,11 @@ func (e *testEnv) prune() {
 // relayout publishes, at the next epoch, a new keyword table for accounts
 // random accounts: another table size and seed, so another layout; the
 // pir-server switches to it and old deltas are gone.
-func (e *testEnv) relayout(accounts int) {
+func (e *testEnv) relayout(accounts int) { e.relayoutAt(accounts, true) }
+
+// relayoutAt with next false replaces the database at the current epoch and
+// leaves the deltas published: the case where only the manifest tells.
+func (e *testEnv) relayoutAt(accounts int, next bool) {
 	t := e.t
 	r := rand.New(rand.NewPCG(uint64(accounts), 99))
 	e.accounts = e.accounts[:0]
@@ -306,10 +310,16 @@ func (e *testEnv) relayout(accounts int) {
 	}
 	e.mu.Lock()
 	e.kw, e.table, e.params = kw, table, params
-	e.epoch, e.block = e.epoch+1, e.block+1
-	e.hash[0] = 3
+	if next {
+		e.epoch, e.block = e.epoch+1, e.block+1
+		e.hash[0] = 3
+	}
 	e.mu.Unlock()
-	e.prune()
+	if next {
+		e.prune()
+		return
+	}
+	e.publishSnapshot()
 }
 
 // countingTransport counts snapshot downloads.

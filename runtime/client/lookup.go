@@ -94,9 +94,10 @@ func (c *Client) queryIndices(ctx context.Context, positions positionsFunc) ([][
 				return nil, Result{}, ctx.Err()
 			}
 			continue
-		case errors.Is(err, errBadRequest):
-			// A query the pir-server cannot parse: if a snapshot with another
-			// layout was published, rebuild for it and ask again.
+		case errors.Is(err, errBadRequest), errors.Is(err, errLayoutChanged):
+			// A query the pir-server cannot parse, or an answer from after
+			// a layout change: if a snapshot with another layout was
+			// published, rebuild for it and ask again.
 			raw, man, merr := c.fetchManifest(ctx)
 			if merr != nil || c.s.sameLayout(man) {
 				return entries, res, err
@@ -120,6 +121,10 @@ func (c *Client) queryIndices(ctx context.Context, positions positionsFunc) ([][
 
 // retryBehind is the pause before asking a lagging pir-server again.
 const retryBehind = 500 * time.Millisecond
+
+// errLayoutChanged: the published database now has another layout than the
+// hints (a rebuilt keyword table); deltas cannot bridge that.
+var errLayoutChanged = errors.New("the published database changed layout")
 
 // positionsFunc names the database indices to query under a session's
 // parameters.
@@ -198,6 +203,15 @@ func (c *Client) queryOnce(ctx context.Context, positions positionsFunc) ([][]by
 	for i := range qs {
 		v, err := s.pl.Reconstruct(qs[i], answers[i])
 		if errors.Is(err, plinko.ErrEpochAhead) {
+			// Deltas only bridge epochs of one layout: make sure the
+			// database was not rebuilt with another one meanwhile.
+			_, man, merr := c.fetchManifest(ctx)
+			if merr != nil {
+				return nil, Result{}, merr
+			}
+			if !s.sameLayout(man) {
+				return nil, Result{}, fmt.Errorf("answer at epoch %d: %w", answers[i].Epoch, errLayoutChanged)
+			}
 			// Bring the hints to exactly the answer's epoch (not further).
 			if err := c.catchUp(ctx, answers[i].Epoch); err != nil {
 				return nil, Result{}, fmt.Errorf("applying deltas up to the answer's epoch %d: %w", answers[i].Epoch, err)
