@@ -292,7 +292,8 @@ func (c *Client) fetchManifest(ctx context.Context) ([]byte, *dataset.Manifest, 
 
 // rebuild streams the snapshot named by man into fresh hints (fresh key),
 // verifying size and sha256 while streaming, then catches up to the head.
-// On any failure the previous session is left as it was.
+// If the snapshot fails, the previous session is left as it was; once the
+// hints are built they replace it (and are saved) even if catching up fails.
 func (c *Client) rebuild(ctx context.Context, raw []byte, man *dataset.Manifest) error {
 	s, err := newSession(raw, man, c.cfg.Backups)
 	if err != nil {
