@@ -3,6 +3,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -411,3 +413,42 @@ func TestNewNeedsURLs(t *testing.T) {
 }
 
 var _ = dataset.ManifestName
+
+// readerStream is a cipher.Stream that also reads out its keystream, like
+// the wallet's WebCrypto stream.
+type readerStream struct{ cipher.Stream }
+
+func (r readerStream) Read(p []byte) (int, error) {
+	clear(p)
+	r.XORKeyStream(p, p)
+	return len(p), nil
+}
+
+// TestKeystreamOption: hints built with a caller's AES-CTR keystream (both
+// ways the adapter takes it) answer lookups, also after a restart.
+func TestKeystreamOption(t *testing.T) {
+	e := newTestEnv(t, 500)
+	calls := 0
+	for _, asReader := range []bool{false, true} {
+		ks := func(key, iv []byte) (cipher.Stream, error) {
+			calls++
+			b, err := aes.NewCipher(key)
+			if err != nil {
+				return nil, err
+			}
+			s := cipher.NewCTR(b, iv)
+			if asReader {
+				return readerStream{s}, nil
+			}
+			return s, nil
+		}
+		store := &MemStore{}
+		c := e.newClientWith(Config{Store: store, Keystream: ks})
+		e.checkLookup(c, e.accounts[1], true)
+		c2 := e.newClientWith(Config{Store: store, Keystream: ks})
+		e.checkLookup(c2, e.accounts[2], true)
+	}
+	if calls == 0 {
+		t.Fatal("the keystream was never used")
+	}
+}
