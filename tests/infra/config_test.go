@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/plinko-pir/plinko/infra"
+	"github.com/plinko-pir/plinko/infra/stackconfig"
 )
 
 // A bad value fails the program before anything is registered, with an
@@ -112,19 +113,22 @@ func TestConfigErrors(t *testing.T) {
 // is the configuration the real-engine test and operators use.
 func TestExistingCluster(t *testing.T) {
 	const image = "registry.example.org/plinko/plinko@sha256:abc"
-	cfg := stackConfig(t, "dev")
-	delete(cfg, "plinko:cluster")
-	delete(cfg, "plinko:registry")
-	cfg["plinko:existingCluster"] = `{"image":"` + image + `","imagePullSecret":"regcred","renderDir":"rendered"}`
-	cfg["plinko:kubeconfig"] = testKubecfg
-	cfg["plinko:ingress"] = `{"installController":false}`
-	res := run(t, "dev", cfg, "plinko:kubeconfig")
+	// ha has monitoring on: the derived config must turn every Helm release
+	// and CRD-backed object off.
+	cfg, err := stackconfig.ExistingCluster(stackConfig(t, "ha"), stackconfig.Existing{
+		Image: image, ImagePullSecret: "regcred", RenderDir: "rendered", Kubeconfig: testKubecfg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := run(t, "ha", cfg, "plinko:kubeconfig")
 	if res.err != nil {
 		t.Fatalf("program failed: %v", res.err)
 	}
 	r := res.rec
 	for _, x := range r.all {
-		if strings.HasPrefix(x.Type, "vultr:") || strings.HasPrefix(x.Type, "docker:") || x.Type == releaseT {
+		if strings.HasPrefix(x.Type, "vultr:") || strings.HasPrefix(x.Type, "docker:") || x.Type == releaseT ||
+			strings.Contains(x.Type, "monitoring.coreos.com") || strings.Contains(x.Type, "cert-manager.io") {
 			t.Errorf("existing-cluster mode registered %s %s", x.Type, x.Name)
 		}
 	}
@@ -144,6 +148,9 @@ func TestExistingCluster(t *testing.T) {
 	if n := len(r.ofType(deploymentT)); n != 5 {
 		t.Errorf("deployments = %d, want 5", n)
 	}
+	// ha's own scaling survives the switch.
+	eq(t, "pir-server floor", r.find(t, hpaT, "pir-server").at("spec.minReplicas"), float64(3))
+	eq(t, "data size", r.find(t, pvcT, "plinko-data").at("spec.resources.requests.storage"), "100Gi")
 	eq(t, "registryUrl", res.outputs["registryUrl"], "")
 	eq(t, "image", res.outputs["image"], image)
 }

@@ -2,9 +2,7 @@ package infra_test
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -14,9 +12,9 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"gopkg.in/yaml.v3"
 
 	"github.com/plinko-pir/plinko/infra"
+	"github.com/plinko-pir/plinko/infra/stackconfig"
 )
 
 // The harness: run the real program under Pulumi mocks with a stack's real
@@ -118,28 +116,9 @@ func (r *recorder) ofType(token string) []registered {
 // form the engine hands a program (objects as JSON).
 func stackConfig(t *testing.T, stack string) map[string]string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "Pulumi."+stack+".yaml"))
+	cfg, err := stackconfig.Read(filepath.Join("..", "..", "Pulumi."+stack+".yaml"))
 	if err != nil {
-		t.Fatalf("reading stack config: %v", err)
-	}
-	var file struct {
-		Config map[string]any `yaml:"config"`
-	}
-	if err := yaml.Unmarshal(raw, &file); err != nil {
-		t.Fatalf("parsing Pulumi.%s.yaml: %v", stack, err)
-	}
-	cfg := map[string]string{}
-	for k, v := range file.Config {
-		switch v := v.(type) {
-		case string:
-			cfg[k] = v
-		default:
-			b, err := json.Marshal(v)
-			if err != nil {
-				t.Fatalf("encoding %s: %v", k, err)
-			}
-			cfg[k] = string(b)
-		}
+		t.Fatal(err)
 	}
 	return cfg
 }
