@@ -35,7 +35,11 @@ type Config struct {
 	Addresses string  // address list file: use batched eth_getBalance instead of debug_accountRange
 	Output    string  // database file to write
 	Load      float64 // keyword table load factor; 0 means keyword.DefaultLoad
-	TableSize uint64  // fixed table size instead of one derived from Load (0: derive)
+	TableSize uint64  // fixed table size instead of one derived from Load and Headroom (0: derive)
+	// Headroom is the number of new accounts the table must take before the
+	// updater fills it (at most 0.88 load then): small chains get a table
+	// far larger than load alone gives. 0 means DefaultHeadroom; -1 none.
+	Headroom int
 	Parallel  int     // calls in flight; 0 means 4
 	Seed      string  // keyword seed as hex; "" derives it from the block hash
 
@@ -131,6 +135,16 @@ func mode(cfg Config) string {
 	return "debug_accountRange"
 }
 
+// DefaultHeadroom is the default number of new accounts a table takes before
+// it needs a new db-gen: 2^16 (1 MiB of entries), which keeps a devnet with a
+// new account every few blocks running for weeks; large tables get more
+// (load 0.85 leaves room for about 8% more accounts).
+const DefaultHeadroom = 1 << 16
+
+// headroomLoad is the load the headroom is sized for, below the ~0.91 where
+// inserts start to fail.
+const headroomLoad = 0.88
+
 // Place builds the keyword table. Without an explicit seed it derives one
 // from the block hash and retries with the next attempt on a tag collision.
 func Place(cfg Config, block dataset.Hash, accounts []keyword.Account, stored int) (*keyword.Table, error) {
@@ -143,6 +157,17 @@ func Place(cfg Config, block dataset.Hash, accounts []keyword.Account, stored in
 		var err error
 		if size, err = keyword.TableSizeFor(uint64(stored), load); err != nil {
 			return nil, err
+		}
+		headroom := cfg.Headroom
+		if headroom == 0 {
+			headroom = DefaultHeadroom
+		}
+		if headroom > 0 {
+			withRoom, err := keyword.TableSizeFor(uint64(stored)+uint64(headroom), headroomLoad)
+			if err != nil {
+				return nil, err
+			}
+			size = max(size, withRoom)
 		}
 	}
 	for attempt := uint32(0); attempt < 4; attempt++ {

@@ -439,6 +439,9 @@ func (u *Updater) reorg(ctx context.Context, received time.Time) error {
 	if !found {
 		return fmt.Errorf("%w: no kept epoch from %d to %d is on the canonical chain", ErrReorgTooDeep, u.oldest, u.epoch)
 	}
+	if ancestor == u.epoch {
+		return nil // our block is still canonical: the chain just moved on meanwhile
+	}
 	anc := u.history[ancestor]
 	x := newTxn(u.table)
 	for e := u.epoch; e > ancestor; e-- {

@@ -75,11 +75,17 @@ func startDevnet(t testing.TB, cfg devnet.Config) *devnet.Node {
 // each of dirs.
 func bootstrap(t testing.TB, n *devnet.Node, dirs ...string) {
 	t.Helper()
+	bootstrapWith(t, n, dbgen.Config{}, dirs...)
+}
+
+func bootstrapWith(t testing.TB, n *devnet.Node, cfg dbgen.Config, dirs ...string) {
+	t.Helper()
 	ctx := context.Background()
 	tmp := t.TempDir()
 	db := filepath.Join(tmp, "database.bin")
 	head := n.Head().Hash()
-	if _, err := dbgen.Run(ctx, dbgen.Config{RPC: n.HTTPURL(), Block: head.Hex(), Output: db, Logger: quiet()}); err != nil {
+	cfg.RPC, cfg.Block, cfg.Output, cfg.Logger = n.HTTPURL(), head.Hex(), db, quiet()
+	if _, err := dbgen.Run(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range dirs {
@@ -485,4 +491,64 @@ func TestRefusesCorruptDelta(t *testing.T) {
 	if _, err := New(Config{RPC: n.HTTPURL(), Dir: string(dir), Logger: quiet()}); !errors.Is(err, dataset.ErrCorrupt) {
 		t.Fatalf("truncated delta: %v", err)
 	}
+}
+
+// TestTableFull: a table without headroom fills up with new accounts; the
+// updater then stops with ErrTableFull and the published files stay those of
+// the last complete epoch.
+func TestTableFull(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	n := startDevnet(t, devnet.Config{Accounts: 400, Seed: 15, Manual: true,
+		Traffic: devnet.Traffic{TxPerBlock: 20, NewAccountEvery: 1, WithdrawalEvery: 1000}})
+	dir := dataset.Dir(t.TempDir())
+	bootstrapWith(t, n, dbgen.Config{Load: 0.9, Headroom: -1}, string(dir))
+	f := follow(t, Config{RPC: n.WSURL(), Dir: string(dir)})
+	c, err := rpc.Dial(n.HTTPURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tab, m := initialTable(t, dir)
+	next := m.Epoch + 1
+	for range 60 {
+		h, err := n.MineBlock(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-f.done:
+			if !errors.Is(f.err, keyword.ErrTableFull) {
+				t.Fatalf("updater stopped with %v, want ErrTableFull", f.err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("updater neither published nor stopped")
+		case p := <-f.pubs:
+			if common.Hash(p.Delta.BlockHash) != h.Hash() {
+				t.Fatalf("published block %d, want %d", p.Delta.BlockNumber, h.Number)
+			}
+			applyFromDisk(t, dir, tab, next)
+			next++
+			continue
+		}
+		break
+	}
+	if f.err == nil {
+		t.Fatal("table never filled")
+	}
+	for len(f.pubs) > 0 {
+		<-f.pubs
+		applyFromDisk(t, dir, tab, next)
+		next++
+	}
+	head, err := dir.ReadHead()
+	if err != nil || head.Epoch != next-1 {
+		t.Fatalf("head %+v after %d epochs: %v", head, next-1, err)
+	}
+	if _, err := os.Stat(dir.DeltaPath(next)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a delta was published for the block that did not fit")
+	}
+	checkAgainstChain(t, c, tab, common.Hash(head.BlockHash))
+	t.Logf("table of %d full after %d epochs (load %.3f)", tab.Params().TableSize, next-1-m.Epoch,
+		float64(tab.Occupied())/float64(tab.Params().TableSize))
 }
