@@ -40,8 +40,8 @@ type Config struct {
 	// updater fills it (at most 0.88 load then): small chains get a table
 	// far larger than load alone gives. 0 means DefaultHeadroom; -1 none.
 	Headroom int
-	Parallel  int     // calls in flight; 0 means 4
-	Seed      string  // keyword seed as hex; "" derives it from the block hash
+	Parallel int    // calls in flight; 0 means 4
+	Seed     string // keyword seed as hex; "" derives it from the block hash
 
 	Logger   *slog.Logger // nil: slog.Default()
 	Progress io.Writer    // progress bar target when it is a terminal; nil: os.Stderr
