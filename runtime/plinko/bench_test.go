@@ -6,6 +6,7 @@ import (
 	mrand "math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The benchmarks run the workload: n = 2^23 entries of 8 bytes,
@@ -84,12 +85,14 @@ func BenchmarkPlinkoHintInit(b *testing.B) {
 				}
 				b.SetBytes(int64(p.DBSize()))
 				b.ResetTimer()
+				c0 := cpuTime()
 				for range b.N {
 					if err := cl.HintInit(bytes.NewReader(db), nil); err != nil {
 						b.Fatal(err)
 					}
 				}
 				b.StopTimer()
+				reportCPU(b, c0)
 				st, _ := cl.MarshalBinary()
 				b.ReportMetric(float64(len(st)), "state-bytes")
 				b.ReportMetric(float64(p.W), "W")
@@ -114,6 +117,7 @@ func BenchmarkPlinkoQuery(b *testing.B) {
 			// client's build + reconstruct.
 			var qbytes int
 			b.ResetTimer()
+			c0 := cpuTime()
 			for range b.N {
 				if cl.QueriesLeft() == 0 {
 					b.StopTimer()
@@ -137,6 +141,7 @@ func BenchmarkPlinkoQuery(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, c0)
 			b.ReportMetric(float64(qbytes), "query-bytes")
 			b.ReportMetric(float64(e.p.AnswerSize()), "answer-bytes")
 		})
@@ -158,11 +163,13 @@ func BenchmarkPlinkoAnswer(b *testing.B) {
 		}
 	}
 	b.ResetTimer()
+	c0 := cpuTime()
 	for i := range b.N {
 		if _, err := e.srv.Answer(qs[i%nq], 0); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, c0)
 	b.ReportMetric(float64(e.p.AnswerSize()), "answer-bytes")
 }
 
@@ -193,11 +200,13 @@ func BenchmarkPlinkoUpdate2000(b *testing.B) {
 				ds[i] = Delta{Index: rng.Uint64N(e.p.N), XOR: x}
 			}
 			b.ResetTimer()
+			c0 := cpuTime()
 			for range b.N {
 				if err := cl.ApplyDeltas(ds); err != nil {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, c0)
 			b.ReportMetric(2000, "deltas/op")
 		})
 	}
@@ -210,6 +219,7 @@ func BenchmarkPlinkoLoad(b *testing.B) {
 		b.Run(k.String(), func(b *testing.B) {
 			e := getBenchEnv(b, k)
 			b.ResetTimer()
+			c0 := cpuTime()
 			for range b.N {
 				cl, err := LoadClient(e.state)
 				if err != nil {
@@ -217,7 +227,14 @@ func BenchmarkPlinkoLoad(b *testing.B) {
 				}
 				cl.warm()
 			}
+			reportCPU(b, c0)
 			b.ReportMetric(float64(len(e.state)), "state-bytes")
 		})
 	}
+}
+
+// reportCPU adds the process CPU time per operation (all threads, GC
+// included): the machine is shared, so wall time also counts waiting.
+func reportCPU(b *testing.B, c0 time.Duration) {
+	b.ReportMetric(float64(cpuTime()-c0)/float64(b.N)/1e6, "cpu-ms/op")
 }

@@ -64,7 +64,9 @@ func newIPRF(p Params, pr *prf, backup bool, domain uint32) *iprf {
 	}
 	f.maskU, f.maskV = 1<<f.u-1, 1<<f.v-1
 	f.stride = 1 << max(f.u, f.v)
-	f.cacheLevels = min(f.levels, maxCacheLevel)
+	// Cache down to nodes of about 128 balls: below that a split is a
+	// popcount of one AES block.
+	f.cacheLevels = max(1, min(f.levels, maxCacheLevel, bits.Len32(domain)-7))
 	per := feistelRounds/2*2*(1<<f.u+1<<f.v) + 4*(1<<f.cacheLevels) + 64
 	if p.C*per <= cacheBudget {
 		f.cache = make([]*blockCache, p.C)
