@@ -223,6 +223,8 @@ async function lookup(ev) {
     showError(e.kind || 'other', e.message, () => $('lookup-form').requestSubmit());
   } finally {
     lookupBusy = false; setLookupEnabled();
+    // A lookup may have caught up with new blocks or refreshed the hints.
+    $('download').hidden = true; $('hints').hidden = true; $('deltas').hidden = true;
   }
 }
 
