@@ -107,7 +107,13 @@ func Deploy(ctx *pulumi.Context) (*Deployment, error) {
 	if d.Addons, err = newAddons(ctx, cfg, k8s); err != nil {
 		return nil, err
 	}
-	if d.Ingress, err = newIngress(ctx, cfg, p, after(d.Addons.ingressDeps()...), k8s); err != nil {
+	// The Ingress objects wait for the controller (its admission webhook),
+	// the issuer, and the Services they route to.
+	ingressDeps := d.Addons.ingressDeps()
+	for _, name := range []string{"wallet", "pir-server", "cdn"} {
+		ingressDeps = append(ingressDeps, d.Services[name].Service)
+	}
+	if d.Ingress, err = newIngress(ctx, cfg, p, after(ingressDeps...), k8s); err != nil {
 		return nil, err
 	}
 	if cfg.Monitoring.Enabled {

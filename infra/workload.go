@@ -65,7 +65,9 @@ func newService(ctx *pulumi.Context, kind string, w Workload, so serviceOptions,
 			Template:             p.podTemplate(w, "Always"),
 		},
 	}
-	depOpts := child
+	// Startup probes allow up to 15 minutes (a large state or snapshot);
+	// Pulumi's wait for readiness must be longer than that.
+	depOpts := append(child, pulumi.Timeouts(&pulumi.CustomTimeouts{Create: "20m", Update: "20m"}))
 	if w.Replicated {
 		// The HPA owns the replica count after creation.
 		depOpts = append(depOpts, pulumi.IgnoreChanges([]string{"spec.replicas"}))

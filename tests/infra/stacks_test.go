@@ -320,6 +320,9 @@ func checkIngress(t *testing.T, r *recorder, w stackWant) {
 		if !i.dependsOn("helm.sh/v3:Release::ingress-nginx") {
 			t.Errorf("ingress %s does not wait for the controller", i.Name)
 		}
+		if !i.dependsOn("core/v1:Service::" + i.Name) {
+			t.Errorf("ingress %s does not wait for its Service", i.Name)
+		}
 	}
 	eq(t, "ingresses", names, []string{"cdn", "pir-server", "wallet"})
 	api := r.find(t, ingressT, "pir-server")
