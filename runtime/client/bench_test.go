@@ -3,16 +3,31 @@ package client
 import (
 	"context"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
 
+// benchAccounts is the number of accounts in the benchmarks' table: 2^20
+// (1.23M entries of 16 bytes), or PLINKO_BENCH_ACCOUNTS (e.g. 7130317 for
+// n = 2^23 at load 0.85).
+func benchAccounts(b *testing.B) int {
+	if v := os.Getenv("PLINKO_BENCH_ACCOUNTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("PLINKO_BENCH_ACCOUNTS=%q", v)
+		}
+		return n
+	}
+	return 1 << 20
+}
+
 // BenchmarkClientSync: first sync (stream the snapshot over loopback from
-// the real cdn, verify sha256, build hints) of a keyword table for 2^20
-// accounts (1.23M entries, 16-byte entries).
+// the real cdn, verify sha256, build hints with one worker per CPU).
 func BenchmarkClientSync(b *testing.B) {
-	e := newTestEnv(&testing.T{}, 1<<20)
+	e := newTestEnv(b, benchAccounts(b))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		c := e.newClient(nil)
@@ -27,11 +42,11 @@ func BenchmarkClientSync(b *testing.B) {
 
 // BenchmarkClientLookup: one private balance lookup end to end over loopback
 // (3 queries in one request, reconstruct, state saved before sending and
-// after reconstructing), 2^20 accounts, with the state on disk (DirStore,
-// fsync) and in memory.
+// after reconstructing), with the state on disk (DirStore, fsync) and in
+// memory.
 func BenchmarkClientLookup(b *testing.B) {
 	ctx := context.Background()
-	e := newTestEnv(&testing.T{}, 1<<20)
+	e := newTestEnv(b, benchAccounts(b))
 	for _, tc := range []struct {
 		name  string
 		store func() Store

@@ -24,7 +24,7 @@ import (
 // served by the real cdn package, and a real plinko.Server behind a net/http
 // handler speaking the query wire format.
 type testEnv struct {
-	t        *testing.T
+	t        testing.TB
 	dir      dataset.Dir
 	kw       keyword.Params
 	params   plinko.Params
@@ -49,7 +49,7 @@ type testEnv struct {
 
 const testStartBlock = 100
 
-func newTestEnv(t *testing.T, accounts int) *testEnv {
+func newTestEnv(t testing.TB, accounts int) *testEnv {
 	t.Helper()
 	r := rand.New(rand.NewPCG(uint64(accounts), 7))
 	e := &testEnv{t: t, dir: dataset.Dir(t.TempDir()), epoch: testStartBlock, block: testStartBlock}
