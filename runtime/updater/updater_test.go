@@ -432,11 +432,14 @@ func TestKillRestart(t *testing.T) {
 
 	// A reorg while the child is being killed: the two may see different
 	// intermediate heads, so only the final database must agree.
-	go func() { n.ReorgTo(ctx, 2, 3) }() // within the 3 kept deltas
+	reorged := make(chan error, 1)
+	go func() { _, err := n.ReorgTo(ctx, 2, 3); reorged <- err }() // within the 3 kept deltas
 	time.Sleep(time.Duration(r.IntN(20)) * time.Millisecond)
 	kill()
 	start()
-	time.Sleep(300 * time.Millisecond)
+	if err := <-reorged; err != nil {
+		t.Fatal(err)
+	}
 	head := n.Head().Hash()
 	f.until(t, head)
 	childAt(head)
