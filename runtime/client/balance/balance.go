@@ -96,14 +96,17 @@ func Run(ctx context.Context, cfg Config) error {
 	if base == "" {
 		base = DefaultStateDir()
 	}
-	bars := &bars{enabled: cfg.Progress && cfg.Err != nil, w: cfg.Err}
-	defer bars.close()
+	var bars *Bars
+	if cfg.Progress && cfg.Err != nil {
+		bars = NewBars(cfg.Err)
+	}
+	defer bars.Close()
 	c, err := client.New(client.Config{
 		CDN:        cfg.CDN,
 		PIR:        cfg.PIR,
 		HTTP:       cfg.HTTP,
 		Store:      client.NewDirStore(stateDirFor(base, cfg.CDN)),
-		OnProgress: bars.update,
+		OnProgress: bars.Update,
 		Logger:     cfg.Logger,
 	})
 	if err != nil {
@@ -116,7 +119,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return explain(fmt.Errorf("private lookup: %w", err))
 	}
-	bars.close()
+	bars.Close()
 	if !res.Found {
 		fmt.Fprintf(cfg.Out, "%s is not in the database at block %d: its balance is 0\n", addr.Hex(), res.Block)
 	}
@@ -137,22 +140,26 @@ func explain(err error) error {
 	return err
 }
 
-// bars draws one progress bar per stage while a stage runs.
-type bars struct {
-	enabled bool
-	w       io.Writer
-	stage   string
-	bar     *progressbar.ProgressBar
+// Bars draws one terminal progress bar per client stage while it runs
+// (plinko balance and plinko verify). A nil *Bars draws nothing.
+type Bars struct {
+	w     io.Writer
+	stage string
+	bar   *progressbar.ProgressBar
 }
 
-func (b *bars) update(p client.Progress) {
+// NewBars draws on w (a terminal).
+func NewBars(w io.Writer) *Bars { return &Bars{w: w} }
+
+// Update is a client.Config.OnProgress.
+func (b *Bars) Update(p client.Progress) {
 	// The hints are built while the snapshot streams: the download bar
 	// shows both.
-	if !b.enabled || p.Stage == client.StageHints {
+	if b == nil || p.Stage == client.StageHints {
 		return
 	}
 	if p.Stage != b.stage || b.bar == nil {
-		b.close()
+		b.Close()
 		b.stage = p.Stage
 		switch p.Stage {
 		case client.StageDownload:
@@ -174,10 +181,14 @@ func (b *bars) update(p client.Progress) {
 		}
 	}
 	_ = b.bar.Set64(p.Done)
+	if p.Done >= p.Total {
+		b.Close() // a finished stage leaves the terminal to what follows
+	}
 }
 
-func (b *bars) close() {
-	if b.bar != nil {
+// Close finishes the current bar.
+func (b *Bars) Close() {
+	if b != nil && b.bar != nil {
 		_ = b.bar.Finish()
 		fmt.Fprintln(b.w)
 		b.bar = nil

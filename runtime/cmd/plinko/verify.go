@@ -1,8 +1,11 @@
 package main
 
 import (
+	"os"
+
 	"github.com/spf13/cobra"
 
+	"github.com/plinko-pir/plinko/runtime/client/balance"
 	"github.com/plinko-pir/plinko/runtime/verify"
 )
 
@@ -16,6 +19,11 @@ func init() {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Out = cmd.OutOrStdout()
+			if isTerminal(os.Stderr) {
+				bars := balance.NewBars(os.Stderr)
+				defer bars.Close()
+				cfg.OnProgress = bars.Update
+			}
 			_, err := verify.Run(cmd.Context(), cfg)
 			return err
 		},
