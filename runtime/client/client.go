@@ -316,6 +316,7 @@ func (c *Client) rebuild(ctx context.Context, raw []byte, man *dataset.Manifest)
 	defer resp.Body.Close()
 	vr := &verifyingReader{r: resp.Body, h: sha256.New(), tee: c.cfg.SnapshotTee, limit: size,
 		onRead: func(n int64) { c.progress(StageDownload, n, size) }}
+	c.progress(StageDownload, 0, size)
 	err = pl.HintInit(vr, func(done, total uint64) { c.progress(StageHints, int64(done), int64(total)) })
 	if err != nil {
 		if vr.err != nil {
@@ -379,6 +380,7 @@ func (c *Client) catchUp(ctx context.Context, target uint64) error {
 		}
 	}()
 	var done int64
+	c.progress(StageDeltas, 0, total)
 	for ch := range queue {
 		f := <-ch
 		if f.err != nil {
