@@ -3,7 +3,6 @@ package client
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 )
 
@@ -44,8 +43,6 @@ func (s *savedState) marshal() []byte {
 	return append(b, sum[:]...)
 }
 
-var errStateFormat = errors.New("unrecognized client state")
-
 // unmarshalState decodes and verifies a saved state. Any malformed input is
 // an error wrapping ErrCorruptState; it never panics.
 func unmarshalState(b []byte) (*savedState, error) {
@@ -61,7 +58,7 @@ func unmarshalState(b []byte) (*savedState, error) {
 		return fail("sha256 mismatch")
 	}
 	if string(body[:len(stateMagic)]) != stateMagic {
-		return fail(errStateFormat.Error())
+		return fail("not a client state (bad magic)")
 	}
 	p := body[len(stateMagic):]
 	if v := binary.LittleEndian.Uint32(p); v != stateVersion {
