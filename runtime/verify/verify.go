@@ -24,6 +24,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/plinko-pir/plinko/runtime/client"
+	"github.com/plinko-pir/plinko/runtime/client/balance"
 	"github.com/plinko-pir/plinko/runtime/dataset"
 )
 
@@ -33,7 +34,8 @@ type Config struct {
 	// RPC, when set, is an Ethereum JSON-RPC URL whose head the served epoch
 	// must be within MaxLag blocks of.
 	RPC string
-	// HTTP is used for every request; nil means a client with a 2-minute timeout.
+	// HTTP is used for every request; nil means balance.HTTPClient (bounded
+	// connect and response-header waits, no overall limit: the snapshot is big).
 	HTTP *http.Client
 	// Out receives one line per check; nil discards.
 	Out io.Writer
@@ -76,7 +78,7 @@ type run struct {
 func Run(ctx context.Context, cfg Config) ([]Check, error) {
 	r := &run{cfg: cfg, http: cfg.HTTP}
 	if r.http == nil {
-		r.http = &http.Client{Timeout: 2 * time.Minute}
+		r.http = balance.HTTPClient()
 	}
 	for _, svc := range []struct{ name, url string }{{"wallet", cfg.Wallet}, {"cdn", cfg.CDN}, {"pir", cfg.PIR}} {
 		for _, probe := range []string{"healthz", "readyz"} {

@@ -59,6 +59,16 @@ func stateDirFor(base, cdn string) string {
 	return filepath.Join(base, hex.EncodeToString(sum[:6]))
 }
 
+// HTTPClient is the HTTP client of the command-line tools: no overall
+// timeout (the snapshot may take minutes to stream), but connecting and
+// waiting for response headers are bounded, so a dead server fails instead
+// of hanging. (Not for WebAssembly: a custom dialer bypasses fetch there.)
+func HTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = 30 * time.Second
+	return &http.Client{Transport: t}
+}
+
 // ParseAddress accepts a 0x-prefixed 20-byte hex address (any case; a
 // mixed-case address must carry a valid EIP-55 checksum).
 func ParseAddress(s string) (common.Address, error) {
@@ -101,6 +111,9 @@ func Run(ctx context.Context, cfg Config) error {
 		bars = NewBars(cfg.Err)
 	}
 	defer bars.Close()
+	if cfg.HTTP == nil {
+		cfg.HTTP = HTTPClient()
+	}
 	c, err := client.New(client.Config{
 		CDN:        cfg.CDN,
 		PIR:        cfg.PIR,
