@@ -242,7 +242,12 @@ func LoadConfig(ctx *pulumi.Context) (*Config, error) {
 		}
 	}
 	if v, ok := get(ctx, "kubeconfig"); ok {
-		// Kubeconfigs carry credentials: secret whether or not it was set so.
+		// A kubeconfig's contents are credentials: in plain text they would
+		// be committed with the stack file. (A path may stay plain.)
+		if strings.Contains(v, "apiVersion") && !ctx.IsConfigSecret(configNamespace+":kubeconfig") {
+			return nil, bad("kubeconfig", "holds a kubeconfig's contents in plain text; set it with `pulumi config set --secret plinko:kubeconfig \"$(cat kubeconfig)\"`")
+		}
+		// Secret whether or not it was set so.
 		c.Kubeconfig = pulumi.ToSecret(pulumi.String(v)).(pulumi.StringOutput)
 		c.HasKubeconfig = true
 	}

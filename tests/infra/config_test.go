@@ -79,6 +79,15 @@ func TestConfigErrors(t *testing.T) {
 			wantText: []string{"plinko:devnet.blockTime", `"soon"`},
 		},
 		{
+			name: "kubeconfig contents in plain text",
+			edit: func(cfg map[string]string) {
+				delete(cfg, "plinko:cluster")
+				cfg["plinko:existingCluster"] = `{"image":"img"}`
+				cfg["plinko:kubeconfig"] = testKubecfg
+			},
+			wantText: []string{"plinko:kubeconfig", "--secret"},
+		},
+		{
 			name:     "existing cluster without image",
 			edit:     func(cfg map[string]string) { delete(cfg, "plinko:cluster"); cfg["plinko:existingCluster"] = `{}` },
 			wantText: []string{"plinko:existingCluster.image", "required"},
