@@ -19,8 +19,8 @@ import (
 
 // system is the embedded-default deployment the browser test runs against.
 type system struct {
-	Wallet, CDN, RPC string
-	Funded           []common.Address // funded accounts to look up
+	Wallet, CDN, PIR, RPC string
+	Funded                []common.Address // funded accounts to look up
 }
 
 // startSystem runs `plinko local` in-process on free loopback ports: a small
@@ -46,6 +46,7 @@ func startSystem(t *testing.T, ctx context.Context) *system {
 	return &system{
 		Wallet: sys.WalletURL + "/",
 		CDN:    sys.CDNURL,
+		PIR:    sys.PIRURL,
 		RPC:    sys.RPCURL,
 		Funded: []common.Address{
 			sys.Example, // an ordinary funded account

@@ -1,0 +1,122 @@
+package browser
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/storage"
+	"github.com/chromedp/chromedp"
+)
+
+// corruptingCDN is a reverse proxy in front of the real CDN that flips one
+// byte in the middle of every snapshot it passes on (what a broken proxy or
+// disk would do). Manifest, head and deltas pass unchanged.
+func corruptingCDN(t *testing.T, cdn string) string {
+	t.Helper()
+	target, err := url.Parse(cdn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	director := rp.Director
+	rp.Director = func(r *http.Request) {
+		director(r)
+		r.Header.Set("Accept-Encoding", "identity") // corrupt the bytes, not a gzip stream
+		r.Header.Del("Range")
+	}
+	rp.ModifyResponse = func(resp *http.Response) error {
+		name := resp.Request.URL.Path
+		if resp.StatusCode != 200 || strings.HasSuffix(name, ".json") || strings.Contains(name, "/deltas/") || strings.HasSuffix(name, "/metrics") {
+			return nil
+		}
+		resp.Body = &flipReader{r: resp.Body, at: resp.ContentLength / 2}
+		return nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+type flipReader struct {
+	r   io.ReadCloser
+	off int64
+	at  int64
+}
+
+func (f *flipReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if f.at >= f.off && f.at < f.off+int64(n) {
+		p[f.at-f.off] ^= 0x01
+	}
+	f.off += int64(n)
+	return n, err
+}
+
+func (f *flipReader) Close() error { return f.r.Close() }
+
+// waitError waits until the page shows an error and returns what it shows.
+func waitError(t *testing.T, tab context.Context, timeout time.Duration) pageState {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		st, err := chromedp.Run(tab, chromedp.Evaluate[pageState](readPageState))
+		if err == nil && st.ErrorKind != "" {
+			return st
+		}
+		if err == nil && st.State == "ready" {
+			t.Fatalf("page became ready, expected an error: %s", st.SyncLine)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no error shown after %v: %+v, %v", timeout, st, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// testSnapshotChecksum: a snapshot corrupted on the way is refused with an
+// error that says so; no hints are kept.
+func testSnapshotChecksum(t *testing.T, ctx context.Context, sys *system) {
+	base := startWallet(t, ctx, corruptingCDN(t, sys.CDN), sys.PIR)
+	tab := newBrowser(t, ctx)
+	if err := chromedp.Do(tab, chromedp.Navigate(base)); err != nil {
+		t.Fatal(err)
+	}
+	st := waitError(t, tab, time.Minute)
+	if st.ErrorKind != "checksum" || !strings.Contains(st.ErrorText, "Snapshot checksum mismatch") || st.State != "error" {
+		t.Fatalf("corrupted snapshot: state %q, error %q: %q", st.State, st.ErrorKind, st.ErrorText)
+	}
+	t.Logf("corrupted snapshot: %q", st.ErrorText)
+}
+
+// testStorageFull: with the origin's storage quota cut to 16 KiB, saving the
+// hints fails and the page says the browser storage is full.
+func testStorageFull(t *testing.T, ctx context.Context, sys *system) {
+	tab := newBrowser(t, ctx)
+	origin := strings.TrimSuffix(sys.Wallet, "/")
+	quota := float64(16 << 10)
+	err := chromedp.Do(tab, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, storage.OverrideQuotaForOrigin, storage.OverrideQuotaForOriginParams{Origin: origin, QuotaSize: &quota})
+		return err
+	}), chromedp.Navigate(sys.Wallet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := waitError(t, tab, time.Minute)
+	if st.ErrorKind != "storage" || !strings.Contains(st.ErrorText, "Browser storage full") {
+		t.Fatalf("storage full: state %q, error %q: %q", st.State, st.ErrorKind, st.ErrorText)
+	}
+	t.Logf("storage full: %q", st.ErrorText)
+}
