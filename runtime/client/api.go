@@ -37,8 +37,8 @@ type Config struct {
 	HTTP *http.Client
 	// Store keeps the state between runs; nil keeps it in memory only.
 	Store Store
-	// OnProgress, when set, receives progress reports (called from the
-	// goroutine running Sync or Lookup; keep it cheap).
+	// OnProgress, when set, receives progress reports, one call at a time
+	// (possibly from goroutines other than the caller's; keep it cheap).
 	OnProgress func(Progress)
 	// Rand is the randomness for hint keys and query shuffling; nil means
 	// crypto/rand.Reader.

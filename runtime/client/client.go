@@ -36,7 +36,8 @@ type Client struct {
 	s      *session   // nil until hints exist
 	loaded bool       // the Store was consulted
 
-	status atomic.Pointer[Status]
+	status     atomic.Pointer[Status]
+	progressMu sync.Mutex // serializes OnProgress calls
 }
 
 // session is the live state: hints at an epoch, and the manifest they came from.
@@ -80,8 +81,12 @@ func New(cfg Config) (*Client, error) {
 // Sync or Lookup.
 func (c *Client) Status() Status { return *c.status.Load() }
 
+// progress reports to OnProgress, one call at a time: hints are built by
+// several goroutines while the download is counted on another.
 func (c *Client) progress(stage string, done, total int64) {
 	if c.cfg.OnProgress != nil {
+		c.progressMu.Lock()
+		defer c.progressMu.Unlock()
 		c.cfg.OnProgress(Progress{Stage: stage, Done: done, Total: total})
 	}
 }
