@@ -206,7 +206,21 @@ func (c *Client) QueriesLeft() int {
 // reuse sets the server has seen. progress, if not nil, is called after
 // each block with bytes done and total. The epoch is left as is: call
 // SetEpoch with the snapshot's epoch.
+//
+// The new hints are built beside the old ones and replace them only on
+// success: a failed refresh (a truncated download) leaves the client as it
+// was. r is not used after HintInit returns.
 func (c *Client) HintInit(r io.Reader, progress func(done, total uint64)) error {
+	n := &Client{p: c.p, cfg: c.cfg, rnd: c.rnd, rng: c.rng, words: c.words,
+		epoch: c.epoch, gen: c.gen, leak: c.leak}
+	if err := n.hintInit(r, progress); err != nil {
+		return err
+	}
+	*c = *n
+	return nil
+}
+
+func (c *Client) hintInit(r io.Reader, progress func(done, total uint64)) error {
 	if _, err := io.ReadFull(c.rnd, c.master[:]); err != nil {
 		return fmt.Errorf("plinko: reading master key: %w", err)
 	}
@@ -237,8 +251,14 @@ func (c *Client) HintInit(r io.Reader, progress func(done, total uint64)) error 
 	free <- make([]uint64, p.W*c.words)
 	free <- make([]uint64, p.W*c.words)
 	stop := make(chan struct{})
-	defer close(stop)
+	var reader sync.WaitGroup
+	defer func() {
+		close(stop)
+		reader.Wait() // the caller's reader is never touched after return
+	}()
+	reader.Add(1)
 	go func() {
+		defer reader.Done()
 		raw := make([]byte, bb)
 		for a := 0; a < p.C; a++ {
 			var e []uint64
@@ -247,24 +267,30 @@ func (c *Client) HintInit(r io.Reader, progress func(done, total uint64)) error 
 			case <-stop:
 				return
 			}
+			var out blockBuf
 			if _, err := io.ReadFull(r, raw); err != nil {
-				full <- blockBuf{err: fmt.Errorf("plinko: reading block %d of %d of the snapshot: %w", a, p.C, err)}
+				out.err = fmt.Errorf("plinko: reading block %d of %d of the snapshot: %w", a, p.C, err)
+			} else {
+				for i := range e {
+					e[i] = binary.LittleEndian.Uint64(raw[8*i:])
+				}
+				out.entries = e
+			}
+			select {
+			case full <- out:
+			case <-stop:
 				return
 			}
-			for i := range e {
-				e[i] = binary.LittleEndian.Uint64(raw[8*i:])
+			if out.err != nil {
+				return
 			}
-			full <- blockBuf{entries: e}
 		}
 	}()
 
 	vals := make([][]uint16, workers)
 	bvals := make([]uint16, p.Q)
 	for a := 0; a < p.C; a++ {
-		var bk blockBuf
-		select {
-		case bk = <-full:
-		}
+		bk := <-full
 		if bk.err != nil {
 			return bk.err
 		}

@@ -495,6 +495,19 @@ func TestHintInitShortSnapshot(t *testing.T) {
 	if cl.Ready() {
 		t.Fatal("client ready after a failed HintInit")
 	}
+	// A failed refresh leaves working hints in place.
+	w := newWorld(t, 4000, 8, 21)
+	w.lookup(17)
+	before, _ := w.cl.MarshalBinary()
+	if err := w.cl.HintInit(bytes.NewReader(w.db[:len(w.db)/2]), nil); err == nil {
+		t.Fatal("half a snapshot accepted")
+	}
+	after, _ := w.cl.MarshalBinary()
+	if !bytes.Equal(before, after) {
+		t.Fatal("a failed refresh changed the client")
+	}
+	w.lookup(17)
+	w.lookup(3999)
 	if _, err := NewServer(p, make([]byte, 5)); err == nil {
 		t.Fatal("server accepted a short database")
 	}
