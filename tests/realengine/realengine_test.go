@@ -58,15 +58,10 @@ func TestRealEngine(t *testing.T) {
 	t.Run("broken-resource-rejected", func(t *testing.T) { brokenRejected(t, ctx, c, e) })
 }
 
-// workloads lists what TestRealEngine runs: the harness graph always.
+// workloads lists what TestRealEngine runs: the real program with each
+// stack's config, in existing-cluster mode.
 func workloads() []workload {
-	return []workload{{
-		Project: "realengine-harness",
-		Name:    "harness",
-		Stack: func(_ *testing.T, tg target) (pulumi.RunFunc, auto.ConfigMap) {
-			return harnessProgram(tg), nil
-		},
-	}}
+	return []workload{infraWorkload("dev"), infraWorkload("prod"), infraWorkload("ha")}
 }
 
 func renderAndApply(t *testing.T, ctx context.Context, c *cluster, e *engine, w workload) {

@@ -26,8 +26,8 @@ func (tg target) provider(ctx *pulumi.Context, name string) (*kubernetes.Provide
 }
 
 // deploymentArgs is a small workload that meets the "restricted" Pod
-// Security level; containerPort is a parameter so the broken variant differs
-// from the good one in exactly one field.
+// Security level; containerPort is a parameter so that a broken variant
+// differs from a valid one in exactly one field.
 func deploymentArgs(namespace pulumi.StringInput, name string, containerPort int) *appsv1.DeploymentArgs {
 	labels := pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(name)}
 	return &appsv1.DeploymentArgs{
@@ -57,49 +57,6 @@ func deploymentArgs(namespace pulumi.StringInput, name string, containerPort int
 				},
 			},
 		},
-	}
-}
-
-// harnessProgram is a tiny workload graph (namespace, config map, deployment,
-// service) that exercises the same machinery as the real program.
-func harnessProgram(tg target) pulumi.RunFunc {
-	return func(ctx *pulumi.Context) error {
-		k8s, err := tg.provider(ctx, "k8s")
-		if err != nil {
-			return err
-		}
-		opts := pulumi.Provider(k8s)
-		ns, err := corev1.NewNamespace(ctx, "harness", &corev1.NamespaceArgs{
-			Metadata: &metav1.ObjectMetaArgs{
-				Name: pulumi.String("realengine-harness"),
-				Labels: pulumi.StringMap{
-					"pod-security.kubernetes.io/enforce": pulumi.String("restricted"),
-				},
-			},
-		}, opts)
-		if err != nil {
-			return err
-		}
-		nsName := ns.Metadata.Name().Elem()
-		if _, err := corev1.NewConfigMap(ctx, "settings", &corev1.ConfigMapArgs{
-			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("settings"), Namespace: nsName},
-			Data:     pulumi.StringMap{"greeting": pulumi.String("hello")},
-		}, opts); err != nil {
-			return err
-		}
-		if _, err := appsv1.NewDeployment(ctx, "app", deploymentArgs(nsName, "app", 8080), opts); err != nil {
-			return err
-		}
-		_, err = corev1.NewService(ctx, "app", &corev1.ServiceArgs{
-			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("app"), Namespace: nsName},
-			Spec: &corev1.ServiceSpecArgs{
-				Selector: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String("app")},
-				Ports: corev1.ServicePortArray{&corev1.ServicePortArgs{
-					Port: pulumi.Int(80), TargetPort: pulumi.String("http"),
-				}},
-			},
-		}, opts)
-		return err
 	}
 }
 
