@@ -345,7 +345,13 @@ func (c *Client) initRegular(fr filler, blk []uint64, workers int, vals [][]uint
 			buf := vals[w]
 			for s := lo; s < hi; s += chunk {
 				n := min(chunk, hi-s)
-				if err := fr.fill(uint32(s), buf[:n]); err != nil {
+				fill := fr.fill
+				if fm, ok := fr.(interface {
+					fillMembers(uint32, []uint16) error
+				}); ok {
+					fill = fm.fillMembers
+				}
+				if err := fill(uint32(s), buf[:n]); err != nil {
 					errs[w] = err
 					return
 				}

@@ -460,7 +460,11 @@ func (f *iprf) prepare(a uint32) (filler, error) {
 		}
 		f.cache[a] = bc
 	}
-	return newBinIndex(f.bulkTables(raw), counts), nil
+	g := newBinIndex(f.bulkTables(raw), counts)
+	for _, n := range counts[:len(counts)/2] {
+		g.rootLeft += n
+	}
+	return g, nil
 }
 
 // iprfFiller maps ball -> bin without a D-entry table (which would not fit
@@ -469,10 +473,11 @@ func (f *iprf) prepare(a uint32) (filler, error) {
 // starts in (64*(y/64), y]. Blocks with an empty bin fall back to a full
 // table (regular hints: probability about 2W*e^-64 per block).
 type iprfFiller struct {
-	tab    *feistelTables
-	coarse []uint16
-	starts []uint64
-	binOf  []uint16
+	rootLeft uint32 // balls in the lower half of the bins (the members)
+	tab      *feistelTables
+	coarse   []uint16
+	starts   []uint64
+	binOf    []uint16
 }
 
 func newBinIndex(tab *feistelTables, counts []uint32) *iprfFiller {
@@ -521,41 +526,71 @@ func (g *iprfFiller) fill(lo uint32, dst []uint16) error {
 		}
 		return nil
 	}
+	g.fillBins(lo, dst, false)
+	return nil
+}
+
+// fillMembers is fill for hint generation: values of hints outside the
+// block's set (F >= W) are only guaranteed to be >= W, which saves the
+// ball -> bin lookup for half the hints.
+func (g *iprfFiller) fillMembers(lo uint32, dst []uint16) error {
+	if g.binOf != nil {
+		return g.fill(lo, dst)
+	}
+	g.fillBins(lo, dst, true)
+	return nil
+}
+
+func (g *iprfFiller) fillBins(lo uint32, dst []uint16, membersOnly bool) {
 	coarse, starts := g.coarse, g.starts
 	t := g.tab
-	i := 0
 	v, mv, m := t.v, t.maskV, t.maskH
-	// Eight independent PRP evaluations per pass, round by round, keep the
-	// table loads overlapped instead of one dependent chain at a time.
-	for ; i+8 <= len(dst); i += 8 {
-		var l, r [8]uint32
+	split := uint32(1<<32 - 1)
+	if membersOnly {
+		split = g.rootLeft
+	}
+	t0, t1, t2, t3, t4 := t.tab[0], t.tab[1], t.tab[2], t.tab[3], t.tab[4]
+	t5, t6, t7, t8, t9 := t.tab[5], t.tab[6], t.tab[7], t.tab[8], t.tab[9]
+	i := 0
+	// Four independent PRP evaluations in registers, round by round, keep
+	// the table loads overlapped instead of one dependent chain at a time.
+	for ; i+4 <= len(dst); i += 4 {
 		x := lo + uint32(i)
-		for k := range 8 {
-			l[k], r[k] = (x+uint32(k))>>v, (x+uint32(k))&mv
-		}
-		for round := 0; round < feistelRounds; round += 2 {
-			te, to := t.tab[round], t.tab[round+1]
-			for k := range 8 {
-				l[k] ^= uint32(te[r[k]&m])
-			}
-			for k := range 8 {
-				r[k] ^= uint32(to[l[k]&m])
-			}
-		}
-		d := dst[i : i+8 : i+8]
-		for k := range 8 {
-			y := l[k]<<v | r[k]
+		l0, r0 := x>>v, x&mv
+		l1, r1 := (x+1)>>v, (x+1)&mv
+		l2, r2 := (x+2)>>v, (x+2)&mv
+		l3, r3 := (x+3)>>v, (x+3)&mv
+		l0, l1, l2, l3 = l0^uint32(t0[r0&m]), l1^uint32(t0[r1&m]), l2^uint32(t0[r2&m]), l3^uint32(t0[r3&m])
+		r0, r1, r2, r3 = r0^uint32(t1[l0&m]), r1^uint32(t1[l1&m]), r2^uint32(t1[l2&m]), r3^uint32(t1[l3&m])
+		l0, l1, l2, l3 = l0^uint32(t2[r0&m]), l1^uint32(t2[r1&m]), l2^uint32(t2[r2&m]), l3^uint32(t2[r3&m])
+		r0, r1, r2, r3 = r0^uint32(t3[l0&m]), r1^uint32(t3[l1&m]), r2^uint32(t3[l2&m]), r3^uint32(t3[l3&m])
+		l0, l1, l2, l3 = l0^uint32(t4[r0&m]), l1^uint32(t4[r1&m]), l2^uint32(t4[r2&m]), l3^uint32(t4[r3&m])
+		r0, r1, r2, r3 = r0^uint32(t5[l0&m]), r1^uint32(t5[l1&m]), r2^uint32(t5[l2&m]), r3^uint32(t5[l3&m])
+		l0, l1, l2, l3 = l0^uint32(t6[r0&m]), l1^uint32(t6[r1&m]), l2^uint32(t6[r2&m]), l3^uint32(t6[r3&m])
+		r0, r1, r2, r3 = r0^uint32(t7[l0&m]), r1^uint32(t7[l1&m]), r2^uint32(t7[l2&m]), r3^uint32(t7[l3&m])
+		l0, l1, l2, l3 = l0^uint32(t8[r0&m]), l1^uint32(t8[r1&m]), l2^uint32(t8[r2&m]), l3^uint32(t8[r3&m])
+		r0, r1, r2, r3 = r0^uint32(t9[l0&m]), r1^uint32(t9[l1&m]), r2^uint32(t9[l2&m]), r3^uint32(t9[l3&m])
+		ys := [4]uint32{l0<<v | r0, l1<<v | r1, l2<<v | r2, l3<<v | r3}
+		d := dst[i : i+4 : i+4]
+		for k, y := range ys {
 			for y >= t.domain {
 				y = t.permOnce(y)
+			}
+			if y >= split {
+				d[k] = 0xffff
+				continue
 			}
 			d[k] = coarse[y/64] + uint16(bits.OnesCount64(starts[y/64]&(2<<(y%64)-1)&^1))
 		}
 	}
 	for ; i < len(dst); i++ {
 		y := t.perm(lo + uint32(i))
+		if y >= split {
+			dst[i] = 0xffff
+			continue
+		}
 		dst[i] = coarse[y/64] + uint16(bits.OnesCount64(starts[y/64]&(2<<(y%64)-1)&^1))
 	}
-	return nil
 }
 
 // binomialHalf samples Binomial(n, 1/2) exactly from PRF output: n <= 128

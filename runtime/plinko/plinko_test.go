@@ -80,6 +80,20 @@ func TestOffsetFunctions(t *testing.T) {
 					if err := fl.fill(0, vals); err != nil {
 						t.Fatal(err)
 					}
+					if fm, ok := fl.(interface {
+						fillMembers(uint32, []uint16) error
+					}); ok {
+						mem := make([]uint16, domain)
+						if err := fm.fillMembers(0, mem); err != nil {
+							t.Fatal(err)
+						}
+						for j := range mem {
+							in := int(vals[j])&(2*p.W-1) < p.W
+							if in && mem[j] != vals[j] || !in && int(mem[j])&(2*p.W-1) < p.W {
+								t.Fatalf("%v: fillMembers disagrees at hint %d", k, j)
+							}
+						}
+					}
 					part := make([]uint16, domain/3)
 					if err := fl.fill(uint32(domain/3), part); err != nil {
 						t.Fatal(err)
