@@ -164,18 +164,27 @@ func (r *run) probe(ctx context.Context, base, probe string) result {
 	return pass("%s: %s", url, resp.Status)
 }
 
-func (r *run) checkManifest(ctx context.Context) result {
+// manifestNow fetches and validates manifest.json.
+func (r *run) manifestNow(ctx context.Context) (*dataset.Manifest, error) {
 	url := join(r.cfg.CDN, dataset.ManifestName)
 	resp, body, err := r.fetch(ctx, url, dataset.MaxJSONSize)
 	if err != nil {
-		return fail("%v", err)
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fail("%s: %s", url, resp.Status)
+		return nil, fmt.Errorf("%s: %s", url, resp.Status)
 	}
 	man, err := dataset.DecodeManifest(body)
 	if err != nil {
-		return fail("%s: %v", url, err)
+		return nil, fmt.Errorf("%s: %w", url, err)
+	}
+	return man, nil
+}
+
+func (r *run) checkManifest(ctx context.Context) result {
+	man, err := r.manifestNow(ctx)
+	if err != nil {
+		return fail("%v", err)
 	}
 	r.man = man
 	s := man.Snapshot()
@@ -333,14 +342,22 @@ func (r *run) checkLookup(ctx context.Context) (snapshot, lookup result) {
 	}
 	start := time.Now()
 	syncErr := cl.Sync(ctx)
+	sum := hex.EncodeToString(tap.h.Sum(nil))
+	if syncErr == nil && sum != man.Snapshot().SHA256 {
+		// A new snapshot may have been published since the manifest check:
+		// compare with the manifest the client saw.
+		if m2, err := r.manifestNow(ctx); err == nil && m2.Snapshot().SHA256 == sum {
+			man = m2
+		}
+	}
 	snap := man.Snapshot()
 	switch {
 	case errors.Is(syncErr, client.ErrSnapshotChecksum):
 		snapshot = fail("%v", syncErr)
 	case tap.n != int64(snap.Size):
 		snapshot = fail("streamed %d bytes, the manifest says %d (%v)", tap.n, snap.Size, syncErr)
-	case hex.EncodeToString(tap.h.Sum(nil)) != snap.SHA256:
-		snapshot = fail("sha256 %x, the manifest says %s", tap.h.Sum(nil), snap.SHA256)
+	case sum != snap.SHA256:
+		snapshot = fail("sha256 %s, the manifest says %s", sum, snap.SHA256)
 	default:
 		snapshot = pass("%s: %d bytes, sha256 matches the manifest", snap.Name, tap.n)
 	}
