@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
+	"sync"
 )
 
 // iprf is the invertible PRF of the Plinko paper (Section 4):
@@ -635,10 +636,10 @@ func binomialHalf(n uint32, lo, hi uint64, more func(it uint16) (uint64, uint64)
 		if !setup {
 			alpha = (2.83 + 5.1/b) * spq
 			m = math.Floor((nf + 1) * 0.5)
-			h = lgamma(m+1) + lgamma(nf-m+1)
+			h = logFact(m) + logFact(nf-m)
 			setup = true
 		}
-		if math.Log(v*alpha/(a/(us*us)+b)) <= h-lgamma(kf+1)-lgamma(nf-kf+1) {
+		if math.Log(v*alpha/(a/(us*us)+b)) <= h-logFact(kf)-logFact(nf-kf) {
 			return uint32(kf)
 		}
 	}
@@ -654,7 +655,24 @@ func lowMask(n uint32) uint64 {
 
 func unit(x uint64) float64 { return float64(x>>11) * (1.0 / (1 << 53)) }
 
-func lgamma(x float64) float64 {
-	v, _ := math.Lgamma(x)
+// logFact(k) = log(k!) = lgamma(k+1); small k from a table of the same
+// math.Lgamma values, so results are bit-identical either way.
+func logFact(k float64) float64 {
+	if k >= 0 && k < logFactSize {
+		logFactOnce.Do(func() {
+			for i := range logFactTab {
+				logFactTab[i], _ = math.Lgamma(float64(i) + 1)
+			}
+		})
+		return logFactTab[int(k)]
+	}
+	v, _ := math.Lgamma(k + 1)
 	return v
 }
+
+const logFactSize = 1 << 12
+
+var (
+	logFactOnce sync.Once
+	logFactTab  [logFactSize]float64
+)
