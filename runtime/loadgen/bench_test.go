@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	crand "crypto/rand"
@@ -10,8 +11,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -29,11 +32,15 @@ type deployment struct {
 	db     []byte // padded
 	epoch  uint64
 	url    string
+	dir    string // the published dataset
 }
 
 // deploy publishes and serves n entries; n is rounded down to a multiple of
 // 3 (the keyword table's ways), so "2^23" is 8,388,606 entries (same W, C).
-func deploy(tb testing.TB, n uint64) *deployment {
+func deploy(tb testing.TB, n uint64) *deployment { return deployOpt(tb, n, true) }
+
+// deployOpt publishes n entries and, with serve, serves them in-process.
+func deployOpt(tb testing.TB, n uint64, serve bool) *deployment {
 	tb.Helper()
 	n -= n % 3
 	p, err := plinko.NewParams(n, keyword.EntrySize)
@@ -53,6 +60,10 @@ func deploy(tb testing.TB, n uint64) *deployment {
 		N: n, W: uint64(p.W), C: uint64(p.C), EntrySize: keyword.EntrySize, Keyword: dataset.KeywordOf(kp), Files: []dataset.File{f}}
 	if err := dir.WriteManifest(m); err != nil {
 		tb.Fatal(err)
+	}
+	d.dir = string(dir)
+	if !serve {
+		return d
 	}
 	s, err := pirserver.New(pirserver.Config{Source: string(dir)})
 	if err != nil {
@@ -156,6 +167,109 @@ func BenchmarkPIRServerLoad(b *testing.B) {
 	}
 }
 
+// TestMain lets the load benchmark run the pir-server in a child process
+// (this test binary, PLINKO_LOADGEN_SERVE=dir), so that the server's own
+// CPU time can be read from /proc.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("PLINKO_LOADGEN_SERVE"); dir != "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println("http://" + ln.Addr().String())
+		s, err := pirserver.New(pirserver.Config{Source: dir})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { io.Copy(io.Discard, os.Stdin); cancel() }() // parent gone: stop
+		s.Serve(ctx, ln)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// serverProcess starts the pir-server over d's dataset in a child process
+// and returns its URL and a function reading its CPU time.
+func serverProcess(b *testing.B, d *deployment) (string, func() time.Duration) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "PLINKO_LOADGEN_SERVE="+d.dir)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	url := strings.TrimSpace(line)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("child pir-server never became ready")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	pid := cmd.Process.Pid
+	return url, func() time.Duration {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			b.Fatal(err)
+		}
+		f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
+		ut, _ := strconv.ParseInt(f[11], 10, 64)        // utime, field 14 of stat
+		st, _ := strconv.ParseInt(f[12], 10, 64)        // stime, field 15
+		return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+	}
+}
+
+// BenchmarkPIRServerProcessLoad: the load generator (this process) against
+// a pir-server in its own process on loopback, n = 2^23 entries of 16
+// bytes, one lookup (3 queries) per request, fixed duration. Reports the
+// server process's lookups per CPU-second (HTTP included): on a machine
+// where the server has 2 free cores, it answers about twice that.
+func BenchmarkPIRServerProcessLoad(b *testing.B) {
+	d := deployOpt(b, 1<<23, false)
+	url, serverCPU := serverProcess(b, d)
+	for _, conns := range []int{4, 16} {
+		b.Run(fmt.Sprintf("n=2^23/entry=16B/conns=%d", conns), func(b *testing.B) {
+			var last Result
+			c0 := serverCPU()
+			for range b.N {
+				res, err := Run(context.Background(), Config{URL: url, Params: d.params, Epoch: d.epoch, Batch: 3, Conns: conns, Duration: loadSeconds()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				last = res
+			}
+			cpu := serverCPU() - c0
+			b.ReportMetric(last.PerSecond(), "lookups/s")
+			b.ReportMetric(float64(last.P50.Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(last.P99.Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(last.Errors), "errors")
+			b.ReportMetric(float64(last.Requests*b.N)/cpu.Seconds(), "server-lookups/cpu-s")
+		})
+	}
+}
+
 // BenchmarkPrivateLookup: end-to-end private lookups with a real Plinko
 // client against the pir-server at n = 2^23 (16-byte entries): 3 queries
 // built from hints, one POST, decode, reconstruct. The hints are built once
@@ -175,6 +289,7 @@ func BenchmarkPrivateLookup(b *testing.B) {
 	hc := &http.Client{Timeout: 10 * time.Second}
 	rng := rand.New(rand.NewPCG(5, 6))
 	var lat []time.Duration
+	var cpu time.Duration
 	b.ResetTimer()
 	for range b.N {
 		if cl.QueriesLeft() < 3 {
@@ -185,7 +300,7 @@ func BenchmarkPrivateLookup(b *testing.B) {
 			b.StartTimer()
 		}
 		idx := []uint64{rng.Uint64N(d.params.N), rng.Uint64N(d.params.N), rng.Uint64N(d.params.N)}
-		t0 := time.Now()
+		t0, c0 := time.Now(), cpuTime()
 		qs := make([]*plinko.Query, 3)
 		for i, x := range idx {
 			if qs[i], err = cl.Query(x); err != nil {
@@ -217,12 +332,16 @@ func BenchmarkPrivateLookup(b *testing.B) {
 			}
 		}
 		lat = append(lat, time.Since(t0))
+		cpu += cpuTime() - c0
 	}
 	b.StopTimer()
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(hintTime.Seconds(), "hintinit-s")
+	// CPU of client and server together per lookup: what the latency would
+	// be on idle cores (the p50 above includes waiting for a busy machine).
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/lookup")
 }
 
 // BenchmarkAnswerBatch: the server's work for one lookup (decode 3 queries,
