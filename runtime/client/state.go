@@ -19,17 +19,24 @@ type savedState struct {
 // State encoding, little-endian:
 //
 //	magic "PLKOCLST" | version u32 | epoch u64 | block u64 | block hash [32]
-//	| manifest length u32 | manifest | hints length u64 | hints | sha256 of all before [32]
+//	| manifest length u32 | manifest | hints length u64
+//	| sha256 of all the above [32] | hints
+//
+// The hints carry their own checksum (plinko.LoadClient verifies it before
+// parsing), so the header's sha256 does not cover them again: hashing a
+// multi-MiB state once less per save matters in the browser, where SHA-256
+// is software.
 const (
 	stateMagic   = "PLKOCLST"
-	stateVersion = 1
+	stateVersion = 2
 	// maxManifestSize bounds a manifest (kept in state and fetched).
 	maxManifestSize = 1 << 20
+	// stateFixed is the header size without the manifest.
+	stateFixed = len(stateMagic) + 4 + 8 + 8 + 32 + 4 + 8
 )
 
 func (s *savedState) marshal() []byte {
-	n := len(stateMagic) + 4 + 8 + 8 + 32 + 4 + len(s.Manifest) + 8 + len(s.Hints) + sha256.Size
-	b := make([]byte, 0, n)
+	b := make([]byte, 0, stateFixed+len(s.Manifest)+sha256.Size+len(s.Hints))
 	b = append(b, stateMagic...)
 	b = binary.LittleEndian.AppendUint32(b, stateVersion)
 	b = binary.LittleEndian.AppendUint64(b, s.Epoch)
@@ -38,48 +45,46 @@ func (s *savedState) marshal() []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.Manifest)))
 	b = append(b, s.Manifest...)
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(s.Hints)))
-	b = append(b, s.Hints...)
 	sum := sha256.Sum256(b)
-	return append(b, sum[:]...)
+	b = append(b, sum[:]...)
+	return append(b, s.Hints...)
 }
 
-// unmarshalState decodes and verifies a saved state. Any malformed input is
-// an error wrapping ErrCorruptState; it never panics.
+// unmarshalState decodes a saved state and verifies its header. Any
+// malformed input is an error wrapping ErrCorruptState; it never panics.
+// The hints are verified by plinko.LoadClient (see restore).
 func unmarshalState(b []byte) (*savedState, error) {
 	fail := func(what string) (*savedState, error) {
 		return nil, fmt.Errorf("decoding client state: %s: %w", what, ErrCorruptState)
 	}
-	const fixed = len(stateMagic) + 4 + 8 + 8 + 32 + 4
-	if len(b) < fixed+8+sha256.Size {
+	if len(b) < stateFixed+sha256.Size {
 		return fail("too short")
 	}
-	body, sum := b[:len(b)-sha256.Size], b[len(b)-sha256.Size:]
-	if got := sha256.Sum256(body); string(got[:]) != string(sum) {
-		return fail("sha256 mismatch")
-	}
-	if string(body[:len(stateMagic)]) != stateMagic {
+	if string(b[:len(stateMagic)]) != stateMagic {
 		return fail("not a client state (bad magic)")
 	}
-	p := body[len(stateMagic):]
+	p := b[len(stateMagic):]
 	if v := binary.LittleEndian.Uint32(p); v != stateVersion {
 		return fail(fmt.Sprintf("version %d, want %d", v, stateVersion))
+	}
+	ml := uint64(binary.LittleEndian.Uint32(p[52:]))
+	if ml > maxManifestSize || uint64(stateFixed)+ml+sha256.Size > uint64(len(b)) {
+		return fail("manifest length out of range")
+	}
+	head := b[:stateFixed+int(ml)]
+	sum := b[len(head) : len(head)+sha256.Size]
+	if got := sha256.Sum256(head); string(got[:]) != string(sum) {
+		return fail("sha256 mismatch")
 	}
 	s := &savedState{}
 	s.Epoch = binary.LittleEndian.Uint64(p[4:])
 	s.Block = binary.LittleEndian.Uint64(p[12:])
 	copy(s.BlockHash[:], p[20:52])
-	ml := uint64(binary.LittleEndian.Uint32(p[52:]))
-	p = p[56:]
-	if ml > maxManifestSize || ml+8 > uint64(len(p)) {
-		return fail("manifest length out of range")
-	}
-	s.Manifest = append([]byte(nil), p[:ml]...)
-	p = p[ml:]
-	hl := binary.LittleEndian.Uint64(p)
-	p = p[8:]
-	if hl != uint64(len(p)) {
+	s.Manifest = append([]byte(nil), p[56:56+ml]...)
+	hints := b[len(head)+sha256.Size:]
+	if hl := binary.LittleEndian.Uint64(head[len(head)-8:]); hl != uint64(len(hints)) {
 		return fail("hints length does not match")
 	}
-	s.Hints = append([]byte(nil), p...)
+	s.Hints = append([]byte(nil), hints...)
 	return s, nil
 }

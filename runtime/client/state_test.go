@@ -2,7 +2,9 @@ package client
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -25,8 +27,9 @@ func TestStateRoundTrip(t *testing.T) {
 }
 
 func TestStateRefusesDamage(t *testing.T) {
-	b := sampleState().marshal()
-	for i := range b {
+	st := sampleState()
+	b := st.marshal()
+	for i := 0; i < len(b)-len(st.Hints); i++ { // the hints are plinko's to verify
 		d := bytes.Clone(b)
 		d[i] ^= 0x80
 		if _, err := unmarshalState(d); !errors.Is(err, ErrCorruptState) {
@@ -36,6 +39,37 @@ func TestStateRefusesDamage(t *testing.T) {
 	for n := 0; n < len(b); n++ {
 		if _, err := unmarshalState(b[:n]); !errors.Is(err, ErrCorruptState) {
 			t.Fatalf("truncated to %d accepted: %v", n, err)
+		}
+	}
+	if _, err := unmarshalState(append(bytes.Clone(b), 0)); !errors.Is(err, ErrCorruptState) {
+		t.Fatalf("extended state accepted: %v", err)
+	}
+}
+
+// TestRestoreRefusesDamage flips bytes all over a real saved state (header,
+// manifest and hints): restore refuses every one.
+func TestRestoreRefusesDamage(t *testing.T) {
+	ctx := context.Background()
+	e := newTestEnv(t, 300)
+	store := &MemStore{}
+	c := e.newClient(store)
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := store.Load(ctx)
+	if _, err := restore(b); err != nil {
+		t.Fatalf("intact state refused: %v", err)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for k := 0; k < 300; k++ {
+		i := r.IntN(len(b))
+		if k < 100 {
+			i = k // every header byte
+		}
+		d := bytes.Clone(b)
+		d[i] ^= 1 << r.IntN(8)
+		if _, err := restore(d); !errors.Is(err, ErrCorruptState) {
+			t.Fatalf("state with byte %d of %d flipped: %v", i, len(b), err)
 		}
 	}
 }
