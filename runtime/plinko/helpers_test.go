@@ -5,6 +5,7 @@ import (
 	"crypto/aes"
 	"encoding/binary"
 	mrand "math/rand/v2"
+	"sync"
 	"testing"
 )
 
@@ -118,11 +119,16 @@ func (w *world) update(rng *mrand.Rand, k int) {
 
 // blockKeystream is an independent AES-CTR built from single-block
 // encryptions, following the documented counter rule, that counts requests.
-type blockKeystream struct{ calls, bytes int }
+type blockKeystream struct {
+	mu           sync.Mutex
+	calls, bytes int
+}
 
 func (k *blockKeystream) Fill(key []byte, iv [16]byte, dst []byte) error {
+	k.mu.Lock()
 	k.calls++
 	k.bytes += len(dst)
+	k.mu.Unlock()
 	b, err := aes.NewCipher(key)
 	if err != nil {
 		return err

@@ -17,6 +17,8 @@ import (
 // A partial last block is truncated. This is the bulk path of every offset
 // function; a browser plugs in WebCrypto (hardware AES) through
 // WithKeystream. Requests are large (a whole block's worth of words).
+// Fill is called from several goroutines at once when HintInit runs with
+// more than one worker.
 type Keystream interface {
 	Fill(key []byte, iv [16]byte, dst []byte) error
 }
