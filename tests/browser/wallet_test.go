@@ -48,6 +48,21 @@ func TestBrowserWallet(t *testing.T) {
 	if err := chromedp.Do(tab, chromedp.Navigate(sys.Wallet)); err != nil {
 		t.Fatal(err)
 	}
+	// A picture of the first-visit progress, when the test is quick enough
+	// to catch it (small databases build hints in well under a second).
+	progressShot := filepath.Join(artifactDir(t), "wallet-first-visit.png")
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		visible, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.body.dataset.state === 'ready' ? 'ready' : (!document.getElementById('hints').hidden ? 'hints' : '')`))
+		if err != nil || visible == "ready" {
+			break
+		}
+		if visible == "hints" {
+			if shot, err := chromedp.Run(tab, chromedp.FullScreenshot(100)); err == nil && os.WriteFile(progressShot, shot, 0o644) == nil {
+				t.Logf("first-visit progress screenshot: %s", progressShot)
+			}
+			break
+		}
+	}
 	st := waitReady(t, tab, 90*time.Second)
 	t.Logf("first visit: hints ready in %v (snapshot %.0f bytes, hints built in %.0f ms), %s",
 		time.Since(start).Round(time.Millisecond), st.Telemetry.SnapshotBytes, st.Telemetry.HintsMillis, st.SyncLine)

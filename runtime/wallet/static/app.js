@@ -132,13 +132,16 @@ function onProgress(p) {
     telemetry.snapshotTotal = total;
     $('sync-line').textContent = 'Downloading the public snapshot and building private hints\u2026';
   } else if (p.stage === 'hints') {
+    // Hints fold in snapshot bytes as they arrive, so whatever they reached
+    // was downloaded (the client reports downloads only about every MiB).
+    if (done > telemetry.snapshotBytes) onProgress({ stage: 'download', done, total });
     $('hints').hidden = false;
     const m = meter('hints', done, total);
     $('hints-bar').max = total || 1;
     $('hints-bar').value = done;
     const pct = total ? (100 * done / total).toFixed(0) : '0';
     const eta = m.rate > 0 ? (total - done) / m.rate : NaN;
-    $('hints-text').textContent = pct + ' % of ' + total.toLocaleString() + ' entries' +
+    $('hints-text').textContent = pct + ' % (' + fmtBytes(done) + ' of ' + fmtBytes(total) + ' of the snapshot folded into hints)' +
       (m.rate > 0 && done < total ? ' \u00b7 about ' + fmtSeconds(eta) + ' left' : '');
   } else if (p.stage === 'deltas') {
     $('deltas').hidden = false;
