@@ -105,7 +105,7 @@ func newIngress(ctx *pulumi.Context, c *Config, p policy, deps []pulumi.Resource
 		meta := p.meta(w)
 		meta.Annotations = pulumi.ToStringMap(c.ingressAnnotations(r))
 		ing, err := networkingv1.NewIngress(ctx, r.name, &networkingv1.IngressArgs{Metadata: meta, Spec: spec},
-			pulumi.Parent(in), pulumi.DependsOn(deps))
+			pulumi.Parent(in), pulumi.DependsOn(deps), pulumi.DeleteBeforeReplace(true))
 		if err != nil {
 			return nil, fmt.Errorf("creating ingress %s: %w", r.name, err)
 		}

@@ -102,7 +102,7 @@ func tcp(port int) networkingv1.NetworkPolicyPortArray {
 // networkPolicies creates the namespace's default deny, the DNS allowance and
 // one policy per local peer with its flows, all children of parent.
 func (p policy) networkPolicies(ctx *pulumi.Context, flows []Flow, parent pulumi.Resource, opts ...pulumi.ResourceOption) error {
-	opts = append(opts, pulumi.Parent(parent))
+	opts = append(opts, pulumi.Parent(parent), pulumi.DeleteBeforeReplace(true))
 	meta := func(name string) *metav1.ObjectMetaArgs {
 		return &metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: pulumi.String(p.namespace),
 			Labels: pulumi.StringMap{"app.kubernetes.io/part-of": pulumi.String(partOf), "app.kubernetes.io/managed-by": pulumi.String("pulumi")}}

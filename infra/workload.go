@@ -48,7 +48,9 @@ func newService(ctx *pulumi.Context, kind string, w Workload, so serviceOptions,
 	if err := ctx.RegisterComponentResource("plinko:infra:"+kind, w.Name, s, opts...); err != nil {
 		return nil, fmt.Errorf("registering component %s: %w", w.Name, err)
 	}
-	child := []pulumi.ResourceOption{pulumi.Parent(s), pulumi.DependsOn(deps)}
+	// Objects have fixed names (stable DNS and selectors), so a replacement
+	// must delete the old object before creating the new one.
+	child := []pulumi.ResourceOption{pulumi.Parent(s), pulumi.DependsOn(deps), pulumi.DeleteBeforeReplace(true)}
 	sel := &metav1.LabelSelectorArgs{MatchLabels: p.selector(w)}
 
 	replicas := 1
