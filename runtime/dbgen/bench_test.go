@@ -110,3 +110,34 @@ func BenchmarkDBGen(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodePage measures db-gen's own CPU per account: decoding one
+// captured 256-account debug_accountRange page and converting balances. It
+// bounds how fast db-gen can go against a node on another machine.
+func BenchmarkDecodePage(b *testing.B) {
+	n := startDevnet(b, 2000)
+	c, err := rpc.Dial(n.HTTPURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	var raw json.RawMessage
+	arg := rpc.BlockNumberOrHashWithHash(n.Head().Hash(), false)
+	if err := c.Call(&raw, "debug_accountRange", arg, hexutil.Bytes(make([]byte, 32)), PageSize, true, true, true); err != nil {
+		b.Fatal(err)
+	}
+	accounts := 0
+	for b.Loop() {
+		var res rangeResult
+		if err := json.Unmarshal(raw, &res); err != nil {
+			b.Fatal(err)
+		}
+		for _, a := range res.Accounts {
+			wei, _ := new(big.Int).SetString(a.Balance, 10)
+			_ = Gwei(wei)
+		}
+		accounts += len(res.Accounts)
+	}
+	b.ReportMetric(float64(accounts)/b.Elapsed().Seconds(), "accounts/s")
+	b.ReportMetric(float64(len(raw))/PageSize, "bytes/account")
+}

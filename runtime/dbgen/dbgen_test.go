@@ -163,3 +163,22 @@ func TestDBGenMatchesChain(t *testing.T) {
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
+
+func FuzzReadAddresses(f *testing.F) {
+	f.Add("0x00000000000000000000000000000000000000aa\n# c\n\n")
+	f.Add("0xzz\n")
+	f.Add("0x00000000000000000000000000000000000000aa0x00000000000000000000000000000000000000bb")
+	f.Fuzz(func(t *testing.T, in string) {
+		addrs, err := ReadAddresses(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		seen := map[common.Address]bool{}
+		for _, a := range addrs {
+			if seen[a] {
+				t.Fatalf("duplicate %s returned", a)
+			}
+			seen[a] = true
+		}
+	})
+}
