@@ -8,6 +8,7 @@ import (
 
 	"github.com/plinko-pir/plinko/infra"
 	"github.com/plinko-pir/plinko/infra/stackconfig"
+	"github.com/plinko-pir/plinko/infra/vultr"
 )
 
 // A bad value fails the program before anything is registered, with an
@@ -217,4 +218,33 @@ func TestHostsAndTLS(t *testing.T) {
 		t.Errorf("no flow lets the ACME HTTP-01 solver be reached: %v", in)
 	}
 	eq(t, "walletUrl", res.outputs["walletUrl"], "https://wallet.example.org/")
+}
+
+// Extra node pools are separate resources of the same cluster, with their
+// own autoscaling bounds.
+func TestExtraNodePools(t *testing.T) {
+	cfg := stackConfig(t, "prod")
+	cfg["vultr:apiKey"] = "k"
+	var cluster map[string]any
+	if err := json.Unmarshal([]byte(cfg["plinko:cluster"]), &cluster); err != nil {
+		t.Fatal(err)
+	}
+	cluster["extraNodePools"] = []any{map[string]any{
+		"label": "pir", "plan": "vc2-8c-16gb", "nodes": 2, "autoscale": map[string]any{"min": 2, "max": 6},
+	}}
+	b, _ := json.Marshal(cluster)
+	cfg["plinko:cluster"] = string(b)
+	res := run(t, "prod", cfg, "vultr:apiKey")
+	if res.err != nil {
+		t.Fatalf("program failed: %v", res.err)
+	}
+	pool := res.rec.find(t, vultr.KubernetesNodePoolsToken, "pool-pir")
+	eq(t, "clusterId", pool.at("clusterId"), "cluster-id")
+	eq(t, "plan", pool.at("plan"), "vc2-8c-16gb")
+	eq(t, "nodeQuantity", pool.at("nodeQuantity"), float64(2))
+	eq(t, "bounds", []any{pool.at("minNodes"), pool.at("maxNodes")}, []any{float64(2), float64(6)})
+	eq(t, "plugin", pool.PluginURL, vultr.PluginDownloadURL)
+	if !res.rec.find(t, "pulumi:providers:kubernetes", "kubernetes").dependsOn("KubernetesNodePools::pool-pir") {
+		t.Error("the kubernetes provider does not wait for the extra pool")
+	}
 }
