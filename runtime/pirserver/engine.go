@@ -14,25 +14,27 @@ type engine struct {
 	free   func() // releases the database buffer
 }
 
-// newEngine checks that the manifest's layout is the one plinko derives for
-// its n and entry size, and copies the snapshot into a buffer of its own
-// (on huge pages where possible).
-func newEngine(m *dataset.Manifest, snapshot []byte) (*engine, error) {
+// layout checks that the manifest's layout is the one plinko derives for
+// its n and entry size, before anything is allocated for it.
+func layout(m *dataset.Manifest) (plinko.Params, error) {
 	p, err := plinko.NewParams(m.N, int(m.EntrySize))
 	if err != nil {
-		return nil, fmt.Errorf("parameters for n=%d: %w", m.N, err)
+		return plinko.Params{}, fmt.Errorf("parameters for n=%d: %w", m.N, err)
 	}
 	if uint64(p.W) != m.W || uint64(p.C) != m.C {
-		return nil, fmt.Errorf("manifest layout w=%d c=%d, plinko derives w=%d c=%d for n=%d", m.W, m.C, p.W, p.C, m.N)
+		return plinko.Params{}, fmt.Errorf("manifest layout w=%d c=%d, plinko derives w=%d c=%d for n=%d", m.W, m.C, p.W, p.C, m.N)
 	}
-	if len(snapshot) != p.DBSize() {
-		return nil, fmt.Errorf("snapshot has %d bytes, layout needs %d", len(snapshot), p.DBSize())
+	if m.Snapshot().Size != uint64(p.DBSize()) {
+		return plinko.Params{}, fmt.Errorf("snapshot has %d bytes, layout needs %d", m.Snapshot().Size, p.DBSize())
 	}
-	db, free := allocDB(len(snapshot))
-	copy(db, snapshot)
+	return p, nil
+}
+
+// newEngine serves db (the verified snapshot, from allocDB) and owns it:
+// free releases it.
+func newEngine(p plinko.Params, db []byte, free func()) (*engine, error) {
 	srv, err := plinko.NewServer(p, db)
 	if err != nil {
-		free()
 		return nil, err
 	}
 	return &engine{params: p, srv: srv, free: free}, nil

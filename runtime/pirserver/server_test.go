@@ -211,7 +211,10 @@ func newTestClient(t testing.TB, pub *published) *testClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cl.HintInit(bytes.NewReader(pub.dbs[firstEpoch]), nil); err != nil {
+	pub.mu.Lock()
+	snap := pub.dbs[firstEpoch]
+	pub.mu.Unlock()
+	if err := cl.HintInit(bytes.NewReader(snap), nil); err != nil {
 		t.Fatal(err)
 	}
 	cl.SetEpoch(firstEpoch)

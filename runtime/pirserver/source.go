@@ -27,8 +27,9 @@ type source interface {
 	manifest(ctx context.Context) (*dataset.Manifest, []byte, error)
 	// head returns the newest published epoch.
 	head(ctx context.Context) (*dataset.Head, error)
-	// snapshot returns the manifest's snapshot, size and sha256 checked.
-	snapshot(ctx context.Context, m *dataset.Manifest) ([]byte, error)
+	// snapshot reads the manifest's snapshot into dst (its exact size),
+	// checking size and sha256.
+	snapshot(ctx context.Context, m *dataset.Manifest, dst []byte) error
 	// delta returns one epoch's delta, its sha256 trailer and epoch checked.
 	delta(ctx context.Context, epoch uint64) (*dataset.Delta, error)
 	String() string
@@ -68,8 +69,41 @@ func (s dirSource) manifest(context.Context) (*dataset.Manifest, []byte, error) 
 
 func (s dirSource) head(context.Context) (*dataset.Head, error) { return s.dir.ReadHead() }
 
-func (s dirSource) snapshot(_ context.Context, m *dataset.Manifest) ([]byte, error) {
-	return s.dir.ReadSnapshot(m)
+func (s dirSource) snapshot(_ context.Context, m *dataset.Manifest, dst []byte) error {
+	f := m.Snapshot()
+	file, err := os.Open(s.dir.Path(f.Name))
+	if err != nil {
+		return fmt.Errorf("opening snapshot: %w", err)
+	}
+	defer file.Close()
+	st, err := file.Stat()
+	if err != nil {
+		return fmt.Errorf("reading snapshot: %w", err)
+	}
+	if uint64(st.Size()) != f.Size {
+		return fmt.Errorf("%w: snapshot %s has %d bytes, manifest says %d", dataset.ErrCorrupt, f.Name, st.Size(), f.Size)
+	}
+	return readVerified(file, f, dst)
+}
+
+// readVerified fills dst from r (the snapshot f) and checks that nothing
+// follows and that the sha256 matches the manifest's.
+func readVerified(r io.Reader, f dataset.File, dst []byte) error {
+	want, err := hex.DecodeString(f.SHA256)
+	if err != nil || uint64(len(dst)) != f.Size {
+		return fmt.Errorf("snapshot %s: bad manifest entry", f.Name)
+	}
+	h := sha256.New()
+	if _, err := io.ReadFull(io.TeeReader(r, h), dst); err != nil {
+		return fmt.Errorf("%w: snapshot %s shorter than its %d bytes: %v", dataset.ErrCorrupt, f.Name, f.Size, err)
+	}
+	if n, _ := r.Read(make([]byte, 1)); n != 0 {
+		return fmt.Errorf("%w: snapshot %s longer than its %d bytes", dataset.ErrCorrupt, f.Name, f.Size)
+	}
+	if !bytes.Equal(h.Sum(nil), want) {
+		return fmt.Errorf("%w: snapshot %s sha256 mismatch", dataset.ErrCorrupt, f.Name)
+	}
+	return nil
 }
 
 func (s dirSource) delta(_ context.Context, epoch uint64) (*dataset.Delta, error) {
@@ -165,36 +199,21 @@ func (s *cdnSource) head(ctx context.Context) (*dataset.Head, error) {
 	return dataset.DecodeHead(raw)
 }
 
-func (s *cdnSource) snapshot(ctx context.Context, m *dataset.Manifest) ([]byte, error) {
+func (s *cdnSource) snapshot(ctx context.Context, m *dataset.Manifest, dst []byte) error {
 	f := m.Snapshot()
-	want, err := hex.DecodeString(f.SHA256)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot sha256 in manifest: %w", err)
-	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+f.Name, nil)
 	if err != nil {
-		return nil, fmt.Errorf("building snapshot request: %w", err)
+		return fmt.Errorf("building snapshot request: %w", err)
 	}
 	resp, err := s.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetching snapshot: %w", err)
+		return fmt.Errorf("fetching snapshot: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetching snapshot %s: HTTP %s", f.Name, resp.Status)
+		return fmt.Errorf("fetching snapshot %s: HTTP %s", f.Name, resp.Status)
 	}
-	data := make([]byte, f.Size)
-	h := sha256.New()
-	if _, err := io.ReadFull(io.TeeReader(resp.Body, h), data); err != nil {
-		return nil, fmt.Errorf("%w: snapshot %s shorter than its %d bytes: %v", dataset.ErrCorrupt, f.Name, f.Size, err)
-	}
-	if n, _ := resp.Body.Read(make([]byte, 1)); n != 0 {
-		return nil, fmt.Errorf("%w: snapshot %s longer than its %d bytes", dataset.ErrCorrupt, f.Name, f.Size)
-	}
-	if !bytes.Equal(h.Sum(nil), want) {
-		return nil, fmt.Errorf("%w: snapshot %s sha256 mismatch", dataset.ErrCorrupt, f.Name)
-	}
-	return data, nil
+	return readVerified(resp.Body, f, dst)
 }
 
 func (s *cdnSource) delta(ctx context.Context, epoch uint64) (*dataset.Delta, error) {

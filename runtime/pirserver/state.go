@@ -136,12 +136,20 @@ func sameLayout(a, b *dataset.Manifest) bool {
 // load reads and verifies the manifest's snapshot into a new state.
 func (s *Server) load(ctx context.Context, m *dataset.Manifest) (*dbState, error) {
 	start := time.Now()
-	data, err := s.src.snapshot(ctx, m)
+	p, err := layout(m)
 	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", m.Snapshot().Name, err)
+	}
+	// Read straight into the database buffer: one copy of the snapshot in
+	// memory, never two.
+	data, free := allocDB(p.DBSize())
+	if err := s.src.snapshot(ctx, m, data); err != nil {
+		free()
 		return nil, fmt.Errorf("loading snapshot %s: %w", m.Snapshot().Name, err)
 	}
-	eng, err := newEngine(m, data)
+	eng, err := newEngine(p, data, free)
 	if err != nil {
+		free()
 		return nil, fmt.Errorf("preparing snapshot %s: %w", m.Snapshot().Name, err)
 	}
 	s.metrics.snapshotLoads.Inc()
