@@ -142,6 +142,12 @@ func (s *Server) query(ctx *fasthttp.RequestCtx) {
 		}
 		s.mu.RLock()
 		st = s.st
+		if st == nil { // shutting down, or dropped a broken state
+			s.mu.RUnlock()
+			ctx.Response.Header.Set("Retry-After", "1")
+			s.refuse(ctx, fasthttp.StatusServiceUnavailable, errNotReady, "no snapshot loaded: retry shortly")
+			return
+		}
 		if st.eng != eng { // a new snapshot was installed: decode for it
 			qs, _, err = st.eng.decode(body)
 		}
