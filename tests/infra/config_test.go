@@ -142,6 +142,7 @@ func TestExistingCluster(t *testing.T) {
 			t.Errorf("existing-cluster mode registered %s %s", x.Type, x.Name)
 		}
 	}
+	checkProvider(t, r)
 	p := r.find(t, "pulumi:providers:kubernetes", "kubernetes")
 	eq(t, "renderYamlToDirectory", p.at("renderYamlToDirectory"), "rendered")
 	eq(t, "kubeconfig", p.at("kubeconfig"), testKubecfg)

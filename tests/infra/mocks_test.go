@@ -31,6 +31,7 @@ const (
 // registered is one resource as the mock monitor saw it.
 type registered struct {
 	Type, Name string
+	Provider   string // provider reference (urn::id) of a custom resource
 	Custom     bool
 	Inputs     resource.PropertyMap
 	Deps       []string // URNs this resource depends on
@@ -45,7 +46,7 @@ type recorder struct {
 }
 
 func (r *recorder) NewResource(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	rec := registered{Type: a.TypeToken, Name: a.Name, Custom: a.Custom, Inputs: a.Inputs}
+	rec := registered{Type: a.TypeToken, Name: a.Name, Custom: a.Custom, Inputs: a.Inputs, Provider: a.Provider}
 	if rpc := a.RegisterRPC; rpc != nil {
 		rec.Deps = rpc.GetDependencies()
 		rec.PluginURL = rpc.GetPluginDownloadURL()

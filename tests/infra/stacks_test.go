@@ -72,6 +72,7 @@ func TestStacks(t *testing.T) {
 			t.Run("registry and image", func(t *testing.T) { checkRegistry(t, r, want) })
 			t.Run("storage", func(t *testing.T) { checkStorage(t, r, want) })
 			t.Run("namespace", func(t *testing.T) { checkNamespace(t, r) })
+			t.Run("provider", func(t *testing.T) { checkProvider(t, r) })
 			t.Run("workloads", func(t *testing.T) { checkWorkloads(t, r, want) })
 			t.Run("autoscaling", func(t *testing.T) { checkScaling(t, r, want) })
 			t.Run("job ordering", func(t *testing.T) { checkOrdering(t, r) })
@@ -175,6 +176,24 @@ func checkNamespace(t *testing.T, r *recorder) {
 	labels, _ := ns.at("metadata.labels").(map[string]any)
 	for _, mode := range []string{"enforce", "audit", "warn"} {
 		eq(t, "PSA "+mode, labels["pod-security.kubernetes.io/"+mode], "restricted")
+	}
+}
+
+// Every Kubernetes object goes through the program's provider (the new
+// cluster's kubeconfig), never the ambient default provider.
+func checkProvider(t *testing.T, r *recorder) {
+	n := 0
+	for _, x := range r.all {
+		if !x.Custom || !strings.HasPrefix(x.Type, "kubernetes:") {
+			continue
+		}
+		n++
+		if !strings.Contains(x.Provider, "::pulumi:providers:kubernetes::kubernetes::") {
+			t.Errorf("%s %s uses provider %q", x.Type, x.Name, x.Provider)
+		}
+	}
+	if n < 30 {
+		t.Errorf("only %d Kubernetes objects", n)
 	}
 }
 
