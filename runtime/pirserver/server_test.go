@@ -251,7 +251,7 @@ func (c *testClient) lookup(url string, idx ...uint64) ([][]byte, uint64, error)
 	if err != nil {
 		return nil, 0, err
 	}
-	resp, err := http.Post(url+QueryPath, "application/octet-stream", bytes.NewReader(body))
+	resp, err := testHTTP.Post(url+QueryPath, "application/octet-stream", bytes.NewReader(body))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -300,7 +300,7 @@ func (c *testClient) check(url string, idx ...uint64) uint64 {
 func httpDo(t testing.TB, method, url string, body []byte) (int, string, http.Header) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testHTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -622,3 +622,7 @@ func TestFollowsCDN(t *testing.T) {
 		t.Errorf("answered at %d", e)
 	}
 }
+
+// testHTTP bounds every request, so a stuck server fails a test instead of
+// hanging it.
+var testHTTP = &http.Client{Timeout: 30 * time.Second}
