@@ -41,7 +41,13 @@ type Config struct {
 	SnapshotEvery uint64        // write a new snapshot every K epochs; 0: never
 	Retention     uint64        // deltas kept at or below the newest snapshot's epoch; 0: SnapshotEvery
 	PollInterval  time.Duration // head polling without WebSocket; 0: 1 s
-	Parallel      int           // eth_getBalance batches in flight; 0: 4
+	// RegenerateLoad: when a due snapshot finds the keyword table above this
+	// load, or an insert finds it full, the updater rebuilds the table from
+	// the chain (debug_accountRange, like db-gen) with a new seed and size and
+	// publishes it as a new snapshot that no delta bridges to. 0: 0.88;
+	// negative: never (a full table then stops the updater with ErrTableFull).
+	RegenerateLoad float64
+	Parallel       int // eth_getBalance batches in flight; 0: 4
 
 	Logger    *slog.Logger    // nil: slog.Default()
 	OnPublish func(Published) // called after each epoch is on disk (from Run's goroutine)
@@ -57,6 +63,9 @@ type Published struct {
 	Head     dataset.Head
 	Snapshot *dataset.Manifest // non-nil when this epoch also got a new snapshot
 	Reorg    bool              // the delta corrects a reorg
+	// Regenerated: the table was rebuilt from the chain; Delta is nil and
+	// Snapshot is the new table at Head.Epoch, which no delta leads to.
+	Regenerated bool
 	// Latency is the time from the head notification (or poll) that
 	// triggered the work to the delta file being on disk.
 	Latency time.Duration
@@ -107,6 +116,9 @@ func New(cfg Config) (*Updater, error) {
 	}
 	if cfg.Retention == 0 {
 		cfg.Retention = cfg.SnapshotEvery
+	}
+	if cfg.RegenerateLoad == 0 {
+		cfg.RegenerateLoad = 0.88
 	}
 	u := &Updater{cfg: cfg, log: cfg.Logger, dir: dataset.Dir(cfg.Dir), history: map[uint64]blockRef{}}
 	if err := u.removeTemps(); err != nil {
@@ -174,13 +186,6 @@ func New(cfg Config) (*Updater, error) {
 		u.epoch = e
 		u.block = blockRef{d.BlockNumber, common.Hash(d.BlockHash)}
 		u.history[e] = u.block
-	}
-	// A run killed between a delta and its snapshot finishes the snapshot
-	// now, so the files match those of a run that was not killed.
-	if cfg.SnapshotEvery > 0 && u.epoch-u.snapshotEpoch >= cfg.SnapshotEvery {
-		if _, err := u.writeSnapshot(); err != nil {
-			return nil, err
-		}
 	}
 	if err := u.prune(); err != nil {
 		return nil, err
@@ -329,6 +334,11 @@ func (u *Updater) CatchUp(ctx context.Context, received time.Time) error {
 	if err := u.dial(ctx); err != nil {
 		return err
 	}
+	// A run killed between a delta and its due snapshot finishes it now,
+	// so its files match those of a run that was not killed.
+	if err := u.maintain(ctx, received); err != nil {
+		return err
+	}
 	for ctx.Err() == nil {
 		next, err := u.ec.HeaderByNumber(ctx, new(big.Int).SetUint64(u.block.Number+1))
 		if errors.Is(err, ethereum.NotFound) {
@@ -356,9 +366,15 @@ func (u *Updater) CatchUp(ctx context.Context, received time.Time) error {
 		x := newTxn(u.table)
 		if err := u.apply(ctx, x, u.block.Hash, next); err != nil {
 			x.rollback()
+			if errors.Is(err, keyword.ErrTableFull) && u.cfg.RegenerateLoad > 0 {
+				if err := u.regenerate(ctx, next, received); err != nil {
+					return err
+				}
+				continue
+			}
 			return err
 		}
-		if err := u.publish(x, next, received, false); err != nil {
+		if err := u.publish(ctx, x, next, received, false); err != nil {
 			return err
 		}
 	}
@@ -472,16 +488,19 @@ func (u *Updater) reorg(ctx context.Context, received time.Time) error {
 	}
 	if err != nil {
 		x.rollback()
+		if errors.Is(err, keyword.ErrTableFull) && u.cfg.RegenerateLoad > 0 {
+			return u.regenerate(ctx, target, received)
+		}
 		return fmt.Errorf("updater: reorg from block %d to ancestor %d: %w", u.block.Number, anc.Number, err)
 	}
 	u.log.Info("updater: reorg", "from_block", u.block.Number, "from_epoch", u.epoch, "ancestor_block", anc.Number,
 		"ancestor_epoch", ancestor, "to_block", target.Number)
-	return u.publish(x, target, received, true)
+	return u.publish(ctx, x, target, received, true)
 }
 
 // publish writes x as the next epoch's delta (the commit point), then
 // head.json, and every SnapshotEvery epochs a snapshot.
-func (u *Updater) publish(x *txn, hdr *types.Header, received time.Time, reorg bool) error {
+func (u *Updater) publish(ctx context.Context, x *txn, hdr *types.Header, received time.Time, reorg bool) error {
 	u.step(u.epoch+1, "applied")
 	d := &dataset.Delta{
 		Epoch: u.epoch + 1, BlockNumber: hdr.Number.Uint64(),
@@ -502,7 +521,7 @@ func (u *Updater) publish(x *txn, hdr *types.Header, received time.Time, reorg b
 	}
 	u.step(d.Epoch, "head")
 	pub := Published{Delta: d, Reorg: reorg, Latency: latency}
-	if u.cfg.SnapshotEvery > 0 && u.epoch-u.snapshotEpoch >= u.cfg.SnapshotEvery {
+	if u.snapshotDue() && !u.regenerationDue() {
 		m, err := u.writeSnapshot()
 		if err != nil {
 			return err
@@ -514,6 +533,88 @@ func (u *Updater) publish(x *txn, hdr *types.Header, received time.Time, reorg b
 		"latency_ms", float64(latency.Microseconds())/1000)
 	if u.cfg.OnPublish != nil {
 		u.cfg.OnPublish(pub)
+	}
+	if u.regenerationDue() {
+		return u.maintain(ctx, received)
+	}
+	return nil
+}
+
+func (u *Updater) snapshotDue() bool {
+	return u.cfg.SnapshotEvery > 0 && u.epoch-u.snapshotEpoch >= u.cfg.SnapshotEvery
+}
+
+// regenerationDue: a snapshot is due and the table is past RegenerateLoad.
+func (u *Updater) regenerationDue() bool {
+	return u.snapshotDue() && u.cfg.RegenerateLoad > 0 &&
+		float64(u.table.Occupied()) > u.cfg.RegenerateLoad*float64(u.params.TableSize)
+}
+
+// maintain writes a due snapshot, rebuilding the table from the chain at
+// the current block if it is past RegenerateLoad.
+func (u *Updater) maintain(ctx context.Context, received time.Time) error {
+	if !u.snapshotDue() {
+		return nil
+	}
+	if u.regenerationDue() {
+		if err := u.dial(ctx); err != nil {
+			return err
+		}
+		hdr, err := u.ec.HeaderByHash(ctx, u.block.Hash)
+		if err != nil {
+			return fmt.Errorf("updater: reading block %d to regenerate: %w", u.block.Number, err)
+		}
+		return u.regenerate(ctx, hdr, received)
+	}
+	_, err := u.writeSnapshot()
+	return err
+}
+
+// regenerate rebuilds the keyword table from every account at block hdr
+// (like db-gen: new seed from the block hash, size with headroom) and
+// publishes it as the snapshot of a new epoch without a delta: head.json's
+// oldest_delta moves past it, so every client and server loads the new
+// snapshot, and all older deltas (of the old table) are removed.
+func (u *Updater) regenerate(ctx context.Context, hdr *types.Header, received time.Time) error {
+	start := time.Now()
+	epoch := u.epoch + 1
+	accounts, err := dbgen.AccountRange(ctx, u.c, hdr.Hash(), u.cfg.Parallel, nil)
+	if err != nil {
+		return fmt.Errorf("updater: reading every account of block %d to regenerate the table: %w", hdr.Number, err)
+	}
+	stored := 0
+	for _, a := range accounts {
+		if a.Balance != 0 {
+			stored++
+		}
+	}
+	table, err := dbgen.Place(dbgen.Config{}, dataset.Hash(hdr.Hash()), accounts, stored)
+	if err != nil {
+		return fmt.Errorf("updater: regenerating the table at block %d: %w", hdr.Number, err)
+	}
+	db := &dataset.Database{Epoch: epoch, BlockNumber: hdr.Number.Uint64(), BlockHash: dataset.Hash(hdr.Hash()),
+		Keyword: table.Params(), Entries: table.Bytes()}
+	m, err := snapshot.Write(u.dir, db)
+	if err != nil {
+		return fmt.Errorf("updater: %w", err)
+	}
+	u.step(epoch, "regenerated")
+	oldSize := u.params.TableSize
+	u.table, u.params = table, table.Params()
+	u.epoch, u.snapshotEpoch, u.oldest = epoch, epoch, epoch+1
+	u.block = blockRef{hdr.Number.Uint64(), hdr.Hash()}
+	clear(u.history)
+	u.history[epoch] = u.block
+	if err := u.prune(); err != nil {
+		return err
+	}
+	if err := u.dir.WriteHead(ptr(u.head())); err != nil {
+		return fmt.Errorf("updater: %w", err)
+	}
+	u.log.Info("updater: regenerated the keyword table", "epoch", epoch, "block", u.block.Number,
+		"accounts", stored, "old_table_size", oldSize, "table_size", u.params.TableSize, "seconds", time.Since(start).Seconds())
+	if u.cfg.OnPublish != nil {
+		u.cfg.OnPublish(Published{Head: u.head(), Snapshot: m, Regenerated: true, Latency: time.Since(received)})
 	}
 	return nil
 }
@@ -544,13 +645,21 @@ func (u *Updater) writeSnapshot() (*dataset.Manifest, error) {
 // same files as one that was not).
 func (u *Updater) prune() error {
 	if u.cfg.SnapshotEvery > 0 && u.snapshotEpoch > u.cfg.Retention {
-		keepFrom := u.snapshotEpoch - u.cfg.Retention + 1
-		for e := u.oldest; e < keepFrom; e++ {
-			if err := os.Remove(u.dir.DeltaPath(e)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("updater: pruning delta %d: %w", e, err)
-			}
+		u.oldest = max(u.oldest, u.snapshotEpoch-u.cfg.Retention+1)
+	}
+	// Every delta below oldest goes: pruned, behind a gap, or of a table
+	// that was regenerated.
+	epochs, err := u.dir.DeltaEpochs()
+	if err != nil {
+		return err
+	}
+	for _, e := range epochs {
+		if e >= u.oldest {
+			break
 		}
-		u.oldest = max(u.oldest, keepFrom)
+		if err := os.Remove(u.dir.DeltaPath(e)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("updater: pruning delta %d: %w", e, err)
+		}
 	}
 	for e := range u.history {
 		if e < u.oldest && e != u.snapshotEpoch {

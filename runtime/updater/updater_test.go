@@ -138,7 +138,7 @@ func (f *follower) until(t testing.TB, hash common.Hash) []Published {
 		select {
 		case p := <-f.pubs:
 			got = append(got, p)
-			if common.Hash(p.Delta.BlockHash) == hash {
+			if common.Hash(p.Head.BlockHash) == hash {
 				return got
 			}
 		case <-f.done:
@@ -409,9 +409,14 @@ func TestKillRestart(t *testing.T) {
 	// Stop the child wherever it is and let a restart finish its work (as
 	// the next start would), then compare.
 	kill()
-	if _, err := New(childConfig("", b)); err != nil {
+	restarted, err := New(childConfig(n.HTTPURL(), b))
+	if err != nil {
 		t.Fatal(err)
 	}
+	if err := restarted.CatchUp(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	restarted.Close()
 	start()
 	filesA, filesB := listFiles(t, a), listFiles(t, b)
 	if !slices.Equal(filesA, filesB) {
@@ -496,8 +501,8 @@ func TestRefusesCorruptDelta(t *testing.T) {
 	}
 }
 
-// TestTableFull: a table without headroom fills up with new accounts; the
-// updater then stops with ErrTableFull and the published files stay those of
+// TestTableFull: a table without headroom fills up with new accounts; with
+// regeneration off the updater then stops with ErrTableFull and the published files stay those of
 // the last complete epoch.
 func TestTableFull(t *testing.T) {
 	t.Parallel()
@@ -506,7 +511,7 @@ func TestTableFull(t *testing.T) {
 		Traffic: devnet.Traffic{TxPerBlock: 20, NewAccountEvery: 1, WithdrawalEvery: 1000}})
 	dir := dataset.Dir(t.TempDir())
 	bootstrapWith(t, n, dbgen.Config{Load: 0.9, Headroom: -1}, string(dir))
-	f := follow(t, Config{RPC: n.WSURL(), Dir: string(dir)})
+	f := follow(t, Config{RPC: n.WSURL(), Dir: string(dir), RegenerateLoad: -1})
 	c, err := rpc.Dial(n.HTTPURL())
 	if err != nil {
 		t.Fatal(err)
@@ -554,4 +559,75 @@ func TestTableFull(t *testing.T) {
 	checkAgainstChain(t, c, tab, common.Hash(head.BlockHash))
 	t.Logf("table of %d full after %d epochs (load %.3f)", tab.Params().TableSize, next-1-m.Epoch,
 		float64(tab.Occupied())/float64(tab.Params().TableSize))
+}
+
+// TestRegenerate: a table without headroom is rebuilt from the chain, once
+// because an insert found it full (no periodic snapshots) and once because a
+// due snapshot found it past RegenerateLoad. Each regeneration is a new
+// snapshot that no delta leads to; snapshot + later deltas equal the chain.
+func TestRegenerate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	n := startDevnet(t, devnet.Config{Accounts: 400, Seed: 16, Manual: true,
+		Traffic: devnet.Traffic{TxPerBlock: 20, NewAccountEvery: 1, WithdrawalEvery: 1000}})
+	c, err := rpc.Dial(n.HTTPURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	type run struct {
+		name  string
+		dir   dataset.Dir
+		f     *follower
+		tab   *keyword.Table
+		next  uint64
+		regen int
+	}
+	var runs []*run
+	for _, tc := range []struct {
+		name  string
+		every uint64
+	}{{"full", 0}, {"load", 2}} {
+		r := &run{name: tc.name, dir: dataset.Dir(t.TempDir())}
+		bootstrapWith(t, n, dbgen.Config{Load: 0.9, Headroom: -1}, string(r.dir))
+		r.f = follow(t, Config{RPC: n.WSURL(), Dir: string(r.dir), SnapshotEvery: tc.every})
+		var m *dataset.Manifest
+		r.tab, m = initialTable(t, r.dir)
+		r.next = m.Epoch + 1
+		runs = append(runs, r)
+	}
+	for i := 0; i < 30 && (runs[0].regen == 0 || runs[1].regen == 0 || i < 6); i++ {
+		h, err := n.MineBlock(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range runs {
+			for _, p := range r.f.until(t, h.Hash()) {
+				if p.Regenerated {
+					if p.Delta != nil || p.Head.Epoch != r.next || p.Head.OldestDelta != r.next+1 || p.Snapshot.Epoch != r.next {
+						t.Fatalf("%s: regeneration published %+v at epoch %d", r.name, p.Head, r.next)
+					}
+					old := r.tab.Params().TableSize
+					r.tab, _ = initialTable(t, r.dir)
+					if r.tab.Params().TableSize <= old {
+						t.Fatalf("%s: regenerated table of %d, was %d", r.name, r.tab.Params().TableSize, old)
+					}
+					if epochs, _ := r.dir.DeltaEpochs(); len(epochs) > 0 && epochs[0] <= r.next {
+						t.Fatalf("%s: deltas of the old table kept: %v", r.name, epochs)
+					}
+					r.regen++
+				} else {
+					applyFromDisk(t, r.dir, r.tab, r.next)
+				}
+				r.next++
+				checkAgainstChain(t, c, r.tab, common.Hash(p.Head.BlockHash))
+			}
+		}
+	}
+	for _, r := range runs {
+		if r.regen == 0 {
+			t.Fatalf("%s: never regenerated", r.name)
+		}
+		t.Logf("%s: %d regeneration(s), table now %d", r.name, r.regen, r.tab.Params().TableSize)
+	}
 }
