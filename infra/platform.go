@@ -48,7 +48,6 @@ func newPlatform(ctx *pulumi.Context, c *Config) (*Platform, error) {
 
 func existingPlatform(ctx *pulumi.Context, c *Config) (*Platform, error) {
 	args := &kubernetes.ProviderArgs{
-		Namespace:             pulumi.StringPtr(c.Namespace),
 		EnableServerSideApply: pulumi.BoolPtr(true),
 	}
 	p := &Platform{
@@ -113,7 +112,6 @@ func vultrPlatform(ctx *pulumi.Context, c *Config) (*Platform, error) {
 	})).(pulumi.StringOutput)
 	prov, err := kubernetes.NewProvider(ctx, "kubernetes", &kubernetes.ProviderArgs{
 		Kubeconfig:            p.Kubeconfig,
-		Namespace:             pulumi.StringPtr(c.Namespace),
 		EnableServerSideApply: pulumi.BoolPtr(true),
 		// A destroyed cluster takes its objects with it.
 		DeleteUnreachable: pulumi.BoolPtr(true),
