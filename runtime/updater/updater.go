@@ -177,6 +177,9 @@ func New(cfg Config) (*Updater, error) {
 			return nil, fmt.Errorf("updater: delta epochs jump from %d to %d in %s", u.epoch, e, cfg.Dir)
 		}
 		d, err := u.dir.ReadDelta(e)
+		if err == nil && d.EntrySize != keyword.EntrySize {
+			err = fmt.Errorf("%w: delta %d has entry size %d", dataset.ErrCorrupt, e, d.EntrySize)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("updater: replaying: %w", err)
 		}
@@ -349,8 +352,8 @@ func (u *Updater) CatchUp(ctx context.Context, received time.Time) error {
 			if latest.Hash() == u.block.Hash {
 				return nil
 			}
-			if err := u.reorg(ctx, received); err != nil {
-				return err
+			if done, err := u.reorgProgress(ctx, received); err != nil || !done {
+				return err // no progress: the node answers inconsistently; wait for the next head
 			}
 			continue
 		}
@@ -358,7 +361,7 @@ func (u *Updater) CatchUp(ctx context.Context, received time.Time) error {
 			return fmt.Errorf("updater: reading block %d: %w", u.block.Number+1, err)
 		}
 		if next.ParentHash != u.block.Hash {
-			if err := u.reorg(ctx, received); err != nil {
+			if done, err := u.reorgProgress(ctx, received); err != nil || !done {
 				return err
 			}
 			continue
@@ -427,6 +430,13 @@ func (u *Updater) apply(ctx context.Context, x *txn, parent common.Hash, hdr *ty
 		}
 	}
 	return nil
+}
+
+// reorgProgress runs reorg and reports whether it published anything.
+func (u *Updater) reorgProgress(ctx context.Context, received time.Time) (bool, error) {
+	before := u.epoch
+	err := u.reorg(ctx, received)
+	return u.epoch != before, err
 }
 
 // reorg finds the newest epoch whose block is still canonical, reverts the
