@@ -103,6 +103,35 @@ func BenchmarkPlinkoHintInit(b *testing.B) {
 	}
 }
 
+// BenchmarkPlinkoHintInit16 is HintInit for the deployed keyword entries
+// (16 bytes) with the default offset function.
+func BenchmarkPlinkoHintInit16(b *testing.B) {
+	p, err := NewParams(benchN, 16)
+	if err != nil {
+		b.Fatal(err)
+	}
+	db := make([]byte, p.DBSize())
+	mrand.NewChaCha8([32]byte{43}).Read(db[:benchN*16])
+	cl, err := NewClient(p, seedReader{mrand.NewChaCha8([32]byte{7})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(p.DBSize()))
+	b.ResetTimer()
+	c0 := cpuTime()
+	for range b.N {
+		if err := cl.HintInit(bytes.NewReader(db), nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	reportCPU(b, c0)
+	st, _ := cl.MarshalBinary()
+	b.ReportMetric(float64(len(st)), "state-bytes")
+	b.ReportMetric(float64(p.QuerySize()), "query-bytes")
+	b.ReportMetric(float64(p.AnswerSize()), "answer-bytes")
+}
+
 func BenchmarkPlinkoQuery(b *testing.B) {
 	for _, k := range benchKinds {
 		b.Run(k.String(), func(b *testing.B) {
