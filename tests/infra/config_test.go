@@ -103,6 +103,7 @@ func TestConfigErrors(t *testing.T) {
 			if res.err == nil {
 				t.Fatal("the program accepted a bad config")
 			}
+			t.Log(res.err)
 			if !errors.Is(res.err, infra.ErrConfig) && !strings.Contains(res.err.Error(), infra.ErrConfig.Error()) {
 				t.Errorf("error %q is not a config error", res.err)
 			}
