@@ -271,6 +271,14 @@ async function start() {
     const m = e.data;
     if (m.ev === 'progress') return onProgress(m);
     if (m.ev === 'phase') { $('sync-line').textContent = m.text; return; }
+    if (m.ev === 'crashed') {
+      // Nothing will answer the pending requests any more.
+      for (const p of pending.values()) p.reject(Object.assign(new Error(m.message), { kind: 'wasm' }));
+      pending.clear();
+      ready = false; setLookupEnabled(); setState('error');
+      showError('wasm', m.message + '; the page restarts it when you try again.', start);
+      return;
+    }
     if (m.ev === 'reply') {
       const p = pending.get(m.id);
       if (!p) return;

@@ -79,6 +79,9 @@ async function init(cfg) {
   postMessage({ ev: 'phase', text: 'Loading the wallet code\u2026' });
   importScripts(cfg.wasmExec);
   const go = new Go();
+  let exitCode = null;
+  const exit = go.exit;
+  go.exit = (code) => { exitCode = code; exit(code); };
   let instance;
   try {
     const resp = fetch(cfg.wasm);
@@ -93,7 +96,7 @@ async function init(cfg) {
   } catch (e) {
     throw Object.assign(new Error('loading ' + cfg.wasm + ': ' + (e.message || e)), { kind: e instanceof TypeError ? 'unreachable' : 'wasm' });
   }
-  go.run(instance).then(() => postMessage({ ev: 'phase', text: 'The wallet code stopped; reload the page.' }));
+  go.run(instance).then(() => postMessage({ ev: 'crashed', message: 'the wallet code stopped (exit code ' + exitCode + ')' }));
   if (!api) throw Object.assign(new Error('the wallet code did not start'), { kind: 'wasm' });
   await api.init(JSON.stringify({ cdn: cfg.cdn, pir: cfg.pir }));
 }
