@@ -111,8 +111,11 @@ func AccountRange(ctx context.Context, c *rpc.Client, block common.Hash, paralle
 							cancel(fmt.Errorf("debug_accountRange: account %s has no address: the node must keep preimages (--cache.preimages)", key))
 							return
 						}
-						k := new(big.Int).SetBytes(a.Key)
-						if len(a.Key) != 32 || k.Cmp(s.lo) < 0 || k.Cmp(s.hi) >= 0 {
+						if len(a.Key) != 32 {
+							cancel(fmt.Errorf("debug_accountRange: account %s comes without its 32-byte key", a.Address))
+							return
+						}
+						if k := new(big.Int).SetBytes(a.Key); k.Cmp(s.lo) < 0 || k.Cmp(s.hi) >= 0 {
 							continue // belongs to the next stripe
 						}
 						wei, ok := new(big.Int).SetString(a.Balance, 10)
