@@ -58,10 +58,8 @@ func EnsureWasm(ctx context.Context, cacheDir string) (string, error) {
 	}
 	dir := filepath.Join(cacheDir, key)
 	out := filepath.Join(dir, wasmFile)
-	if _, err := os.Stat(out); err == nil {
-		if _, err := os.Stat(filepath.Join(dir, wasmExecFile)); err == nil {
-			return out, nil
-		}
+	if cachedWasmOK(dir) {
+		return out, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("creating wasm cache dir: %w", err)
@@ -95,11 +93,42 @@ func EnsureWasm(ctx context.Context, cacheDir string) (string, error) {
 	if err := syncFile(tmpName); err != nil {
 		return "", err
 	}
+	built, err := os.ReadFile(tmpName)
+	if err != nil {
+		return "", fmt.Errorf("reading built wasm: %w", err)
+	}
 	if err := os.Rename(tmpName, out); err != nil {
 		return "", fmt.Errorf("installing built wasm: %w", err)
 	}
 	syncDir(dir)
+	// The checksum goes last: a cache entry without a matching one is
+	// rebuilt, so a torn or damaged file is never served.
+	if err := writeFileAtomic(filepath.Join(dir, wasmSumFile), []byte(sha256Hex(built)+"\n")); err != nil {
+		return "", err
+	}
 	return out, nil
+}
+
+// wasmSumFile holds the sha256 of the cached plinko.wasm.
+const wasmSumFile = "plinko.wasm.sha256"
+
+// cachedWasmOK reports whether dir holds a complete build: wasm_exec.js and
+// a plinko.wasm whose sha256 matches the one recorded after it was built.
+func cachedWasmOK(dir string) bool {
+	if _, err := os.Stat(filepath.Join(dir, wasmExecFile)); err != nil {
+		return false
+	}
+	sum, err := os.ReadFile(filepath.Join(dir, wasmSumFile))
+	if err != nil {
+		return false
+	}
+	b, err := os.ReadFile(filepath.Join(dir, wasmFile))
+	return err == nil && strings.TrimSpace(string(sum)) == sha256Hex(b)
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // moduleRoot finds the source checkout: the module of the working directory,

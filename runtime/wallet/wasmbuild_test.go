@@ -42,5 +42,16 @@ func TestEnsureWasm(t *testing.T) {
 	if p2 != p || !st2.ModTime().Equal(st1.ModTime()) {
 		t.Fatalf("unchanged sources rebuilt the wasm: %s -> %s", p, p2)
 	}
+	// A damaged cache entry is rebuilt, never served.
+	if err := os.WriteFile(p, b[:len(b)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p3, err := EnsureWasm(ctx, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b3, _ := os.ReadFile(p3); !bytes.Equal(b3, b) {
+		t.Fatalf("truncated cached wasm was not rebuilt (%d bytes, want %d)", len(b3), len(b))
+	}
 	t.Logf("wasm %s: %d bytes", p, len(b))
 }
