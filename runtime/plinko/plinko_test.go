@@ -553,3 +553,28 @@ func TestBulkPathsAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkersAgree: hint generation on one, two or three workers builds
+// identical hints (the workers split the hints of every block).
+func TestWorkersAgree(t *testing.T) {
+	for _, k := range kinds {
+		for _, lambda := range []int{128, 5, 37} {
+			p, _ := NewParams(4000, 16, WithLambda(lambda), WithBackups(33), WithOffsets(k))
+			db := make([]byte, p.DBSize())
+			seeded(8).Read(db[:4000*16])
+			var first []byte
+			for _, workers := range []int{1, 2, 3} {
+				cl, _ := NewClient(p, seeded(30), WithWorkers(workers))
+				if err := cl.HintInit(bytes.NewReader(db), nil); err != nil {
+					t.Fatal(err)
+				}
+				st, _ := cl.MarshalBinary()
+				if first == nil {
+					first = st
+				} else if !bytes.Equal(st, first) {
+					t.Fatalf("%v lambda %d: %d workers build different hints", k, lambda, workers)
+				}
+			}
+		}
+	}
+}
