@@ -20,6 +20,8 @@ const (
 	httpPort = 8080
 	// dataMount is where the shared data volume is mounted.
 	dataMount = "/data"
+	// binaryPath is where runtime/Dockerfile installs the plinko binary.
+	binaryPath = "/usr/local/bin/plinko"
 	// chainMount is where the devnet keeps its chain.
 	chainMount = "/chain"
 )
@@ -60,9 +62,11 @@ type Scratch struct {
 }
 
 // Probes are the HTTP paths kubelet checks; empty Liveness means a TCP check
-// on the first port (for a component with no HTTP health endpoint).
+// on the first port (for a component with no HTTP health endpoint); Exec,
+// for a component with no port at all, is a command run in the container.
 type Probes struct {
 	Liveness, Readiness string
+	Exec                []string
 	// StartupSeconds is how long the component may take to start (loading a
 	// snapshot) before liveness applies.
 	StartupSeconds int
@@ -157,6 +161,11 @@ func probe(w Workload, path string, period, failures int) *corev1.ProbeArgs {
 		TimeoutSeconds:   pulumi.Int(3),
 		FailureThreshold: pulumi.Int(failures),
 	}
+	if w.Probes.Exec != nil {
+		pr.Exec = &corev1.ExecActionArgs{Command: pulumi.ToStringArray(w.Probes.Exec)}
+		pr.TimeoutSeconds = pulumi.Int(5)
+		return pr
+	}
 	port := pulumi.String(w.Ports[0].Name)
 	if path == "" {
 		pr.TcpSocket = &corev1.TCPSocketActionArgs{Port: port}
@@ -205,7 +214,7 @@ func (p policy) container(w Workload) corev1.ContainerArgs {
 		mounts = append(mounts, &corev1.VolumeMountArgs{Name: pulumi.String(sc.Name), MountPath: pulumi.String(sc.Path)})
 	}
 	c.VolumeMounts = mounts
-	if len(w.Ports) > 0 {
+	if len(w.Ports) > 0 || w.Probes.Exec != nil {
 		c.ReadinessProbe = probe(w, w.Probes.Readiness, 5, 3)
 		c.LivenessProbe = probe(w, w.Probes.Liveness, 10, 3)
 		if w.Probes.StartupSeconds > 0 {

@@ -89,7 +89,7 @@ func Deploy(ctx *pulumi.Context) (*Deployment, error) {
 		return nil, err
 	}
 	bootstrap := d.Pipeline.HintGen
-	if d.Services["updater"], err = newService(ctx, "Updater", updaterWorkload(), single, p, after(append(storage.resources(), bootstrap)...), k8s); err != nil {
+	if d.Services["updater"], err = newService(ctx, "Updater", updaterWorkload(cfg), single, p, after(append(storage.resources(), bootstrap)...), k8s); err != nil {
 		return nil, err
 	}
 	cdn, err := newService(ctx, "Cdn", cdnWorkload(), scaled(cfg.Scaling.Cdn), p, after(append(storage.resources(), bootstrap)...), k8s)

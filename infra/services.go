@@ -3,6 +3,7 @@ package infra
 import (
 	"fmt"
 	"strconv"
+	"time"
 )
 
 // The seven components of runtime/ as workloads: which subcommand of the one
@@ -87,9 +88,12 @@ func hintGenWorkload() Workload {
 }
 
 // updaterWorkload: the single writer of the published directory after the
-// bootstrap. It serves no HTTP (so no probes and no Service): a crash exits
-// the process and the kubelet restarts it; it resumes from head.json.
-func updaterWorkload() Workload {
+// bootstrap. It serves no HTTP (so no Service); its probes run `plinko
+// probe`, which checks that head.json is valid and was rewritten recently
+// (the updater rewrites it for every block). A restart resumes from head.json.
+func updaterWorkload(c *Config) Workload {
+	blockTime, _ := time.ParseDuration(c.Devnet.BlockTime) // validated
+	maxAge := max(20*blockTime, 3*time.Minute)
 	return Workload{
 		Name:      "updater",
 		Component: "pipeline",
@@ -97,6 +101,10 @@ func updaterWorkload() Workload {
 			"--rpc", inCluster("ws", "devnet", wsPort),
 			"--dir", publicDir,
 			"--database", databaseFile,
+		},
+		Probes: Probes{
+			Exec:           []string{binaryPath, "probe", "--dir", publicDir, "--max-age", maxAge.String()},
+			StartupSeconds: 900,
 		},
 		Mounts: []Mount{{Claim: dataClaim, Path: dataMount}},
 	}

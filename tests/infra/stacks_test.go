@@ -249,8 +249,11 @@ func checkWorkloads(t *testing.T, r *recorder, w stackWant) {
 			eq(t, "devnet liveness", d.at(c+".livenessProbe.tcpSocket.port"), "rpc")
 			eq(t, "devnet readiness", d.at(c+".readinessProbe.tcpSocket.port"), "rpc")
 		case "updater":
-			// It serves no HTTP: a crash ends the process, the kubelet restarts it.
-			eq(t, "updater liveness", d.at(c+".livenessProbe"), nil)
+			// It serves no HTTP: the probe checks that it keeps publishing.
+			exec := []any{"/usr/local/bin/plinko", "probe", "--dir", "/data/public", "--max-age", "4m0s"}
+			eq(t, "updater liveness", d.at(c+".livenessProbe.exec.command"), exec)
+			eq(t, "updater readiness", d.at(c+".readinessProbe.exec.command"), exec)
+			eq(t, "updater startup", d.at(c+".startupProbe.exec.command"), exec)
 		default:
 			eq(t, name+" liveness", d.at(c+".livenessProbe.httpGet.path"), "/healthz")
 			eq(t, name+" liveness port", d.at(c+".livenessProbe.httpGet.port"), "http")
