@@ -78,9 +78,6 @@ type Client struct {
 	promByX  map[uint64][]uint32
 	cache    map[uint64][]uint64
 
-	spare     [][]uint64 // HintInit only: parity accumulators of extra workers
-	noScatter bool       // tests only: force the forward bulk path
-
 	leak leakMode // tests only: deliberately broken queries, to prove the privacy test fails
 }
 
@@ -215,7 +212,7 @@ func (c *Client) QueriesLeft() int {
 // was. r is not used after HintInit returns.
 func (c *Client) HintInit(r io.Reader, progress func(done, total uint64)) error {
 	n := &Client{p: c.p, cfg: c.cfg, rnd: c.rnd, rng: c.rng, words: c.words,
-		epoch: c.epoch, gen: c.gen, leak: c.leak, noScatter: c.noScatter}
+		epoch: c.epoch, gen: c.gen, leak: c.leak}
 	if err := n.hintInit(r, progress); err != nil {
 		return err
 	}
@@ -305,10 +302,6 @@ func (c *Client) hintInit(r io.Reader, progress func(done, total uint64)) error 
 			progress(uint64(a+1)*uint64(bb), total)
 		}
 	}
-	for _, sp := range c.spare {
-		xorInto(c.parity, sp)
-	}
-	c.spare = nil
 	c.ready = true
 	return nil
 }
@@ -321,45 +314,10 @@ func (c *Client) initBlock(a uint32, blk []uint64, workers int, vals [][]uint16,
 	if err != nil {
 		return err
 	}
-	if sc, ok := fr.(memberScatterer); ok && !c.noScatter {
-		c.scatterRegular(sc, blk, workers)
-	} else if err := c.initRegular(fr, blk, workers, vals); err != nil {
+	if err := c.initRegular(fr, blk, workers, vals); err != nil {
 		return err
 	}
 	return c.initBackups(a, blk, bvals)
-}
-
-// memberScatterer is the iPRF's inverse-direction bulk path.
-type memberScatterer interface {
-	members() uint32
-	scatterMembers(lo, hi uint32, blk []uint64, words int, parity []uint64)
-}
-
-// scatterRegular splits the member balls among the workers; worker w > 0
-// XORs into its own parity array (c.spare[w-1]), folded in at the end.
-func (c *Client) scatterRegular(sc memberScatterer, blk []uint64, workers int) {
-	end := sc.members()
-	if workers == 1 {
-		sc.scatterMembers(0, end, blk, c.words, c.parity)
-		return
-	}
-	for len(c.spare) < workers-1 {
-		c.spare = append(c.spare, make([]uint64, len(c.parity)))
-	}
-	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := uint32(uint64(end)*uint64(w)/uint64(workers)), uint32(uint64(end)*uint64(w+1)/uint64(workers))
-		par := c.parity
-		if w > 0 {
-			par = c.spare[w-1]
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sc.scatterMembers(lo, hi, blk, c.words, par)
-		}()
-	}
-	wg.Wait()
 }
 
 func (c *Client) initRegular(fr filler, blk []uint64, workers int, vals [][]uint16) error {

@@ -419,30 +419,6 @@ func (t *feistelTables) permOnce(x uint32) uint32 {
 	return l<<v | r
 }
 
-func (t *feistelTables) invOnce(y uint32) uint32 {
-	v, m := t.v, t.maskH
-	l, r := y>>v, y&t.maskV
-	r ^= uint32(t.tab[9][l&m])
-	l ^= uint32(t.tab[8][r&m])
-	r ^= uint32(t.tab[7][l&m])
-	l ^= uint32(t.tab[6][r&m])
-	r ^= uint32(t.tab[5][l&m])
-	l ^= uint32(t.tab[4][r&m])
-	r ^= uint32(t.tab[3][l&m])
-	l ^= uint32(t.tab[2][r&m])
-	r ^= uint32(t.tab[1][l&m])
-	l ^= uint32(t.tab[0][r&m])
-	return l<<v | r
-}
-
-func (t *feistelTables) permInv(y uint32) uint32 {
-	x := t.invOnce(y)
-	for x >= t.domain {
-		x = t.invOnce(x)
-	}
-	return x
-}
-
 func (t *feistelTables) perm(x uint32) uint32 {
 	y := t.permOnce(x)
 	for y >= t.domain {
@@ -486,8 +462,9 @@ func (f *iprf) prepare(a uint32) (filler, error) {
 		f.cache[a] = bc
 	}
 	g := newBinIndex(f.bulkTables(raw), counts)
-	g.binStarts = prefixStarts(counts)
-	g.rootLeft = g.binStarts[len(counts)/2]
+	for _, n := range counts[:len(counts)/2] {
+		g.rootLeft += n
+	}
 	return g, nil
 }
 
@@ -497,12 +474,11 @@ func (f *iprf) prepare(a uint32) (filler, error) {
 // starts in (64*(y/64), y]. Blocks with an empty bin fall back to a full
 // table (regular hints: probability about 2W*e^-64 per block).
 type iprfFiller struct {
-	rootLeft  uint32   // balls in the lower half of the bins (the members)
-	binStarts []uint32 // first ball of each bin, len 2W+1
-	tab       *feistelTables
-	coarse    []uint16
-	starts    []uint64
-	binOf     []uint16
+	rootLeft uint32 // balls in the lower half of the bins (the members)
+	tab      *feistelTables
+	coarse   []uint16
+	starts   []uint64
+	binOf    []uint16
 }
 
 func newBinIndex(tab *feistelTables, counts []uint32) *iprfFiller {
@@ -700,71 +676,3 @@ var (
 	logFactOnce sync.Once
 	logFactTab  [logFactSize]float64
 )
-
-// members is the number of balls in member bins: scatterMembers covers
-// balls [0, members()).
-func (g *iprfFiller) members() uint32 { return g.rootLeft }
-
-// scatterMembers is the inverse-direction bulk path of hint generation:
-// it walks the balls [lo, hi) of the member bins in order, so each ball's
-// bin is known without a lookup and only half the hints need a PRP, inverts
-// the PRP to find the ball's hint and XORs the bin's entry into that hint's
-// parity (random access: each worker needs its own parity array).
-func (g *iprfFiller) scatterMembers(lo, hi uint32, blk []uint64, words int, parity []uint64) {
-	t, bs := g.tab, g.binStarts
-	// bin = the last bin starting at or before lo.
-	b, e := 0, len(bs)-2
-	for b < e {
-		mid := (b + e + 1) / 2
-		if bs[mid] <= lo {
-			b = mid
-		} else {
-			e = mid - 1
-		}
-	}
-	bin := b
-	apply := func(y, j uint32) {
-		for bs[bin+1] <= y {
-			bin++
-		}
-		if words == 1 {
-			parity[j] ^= blk[bin]
-			return
-		}
-		p := parity[int(j)*words : int(j)*words+words]
-		ent := blk[bin*words : bin*words+words]
-		for k := range p {
-			p[k] ^= ent[k]
-		}
-	}
-	v, mv, m := t.v, t.maskV, t.maskH
-	t0, t1, t2, t3, t4 := t.tab[0], t.tab[1], t.tab[2], t.tab[3], t.tab[4]
-	t5, t6, t7, t8, t9 := t.tab[5], t.tab[6], t.tab[7], t.tab[8], t.tab[9]
-	y := lo
-	for ; y+4 <= hi; y += 4 {
-		l0, r0 := y>>v, y&mv
-		l1, r1 := (y+1)>>v, (y+1)&mv
-		l2, r2 := (y+2)>>v, (y+2)&mv
-		l3, r3 := (y+3)>>v, (y+3)&mv
-		r0, r1, r2, r3 = r0^uint32(t9[l0&m]), r1^uint32(t9[l1&m]), r2^uint32(t9[l2&m]), r3^uint32(t9[l3&m])
-		l0, l1, l2, l3 = l0^uint32(t8[r0&m]), l1^uint32(t8[r1&m]), l2^uint32(t8[r2&m]), l3^uint32(t8[r3&m])
-		r0, r1, r2, r3 = r0^uint32(t7[l0&m]), r1^uint32(t7[l1&m]), r2^uint32(t7[l2&m]), r3^uint32(t7[l3&m])
-		l0, l1, l2, l3 = l0^uint32(t6[r0&m]), l1^uint32(t6[r1&m]), l2^uint32(t6[r2&m]), l3^uint32(t6[r3&m])
-		r0, r1, r2, r3 = r0^uint32(t5[l0&m]), r1^uint32(t5[l1&m]), r2^uint32(t5[l2&m]), r3^uint32(t5[l3&m])
-		l0, l1, l2, l3 = l0^uint32(t4[r0&m]), l1^uint32(t4[r1&m]), l2^uint32(t4[r2&m]), l3^uint32(t4[r3&m])
-		r0, r1, r2, r3 = r0^uint32(t3[l0&m]), r1^uint32(t3[l1&m]), r2^uint32(t3[l2&m]), r3^uint32(t3[l3&m])
-		l0, l1, l2, l3 = l0^uint32(t2[r0&m]), l1^uint32(t2[r1&m]), l2^uint32(t2[r2&m]), l3^uint32(t2[r3&m])
-		r0, r1, r2, r3 = r0^uint32(t1[l0&m]), r1^uint32(t1[l1&m]), r2^uint32(t1[l2&m]), r3^uint32(t1[l3&m])
-		l0, l1, l2, l3 = l0^uint32(t0[r0&m]), l1^uint32(t0[r1&m]), l2^uint32(t0[r2&m]), l3^uint32(t0[r3&m])
-		js := [4]uint32{l0<<v | r0, l1<<v | r1, l2<<v | r2, l3<<v | r3}
-		for k, j := range js {
-			for j >= t.domain {
-				j = t.invOnce(j)
-			}
-			apply(y+uint32(k), j)
-		}
-	}
-	for ; y < hi; y++ {
-		apply(y, t.permInv(y))
-	}
-}

@@ -527,33 +527,6 @@ func TestHintInitShortSnapshot(t *testing.T) {
 	}
 }
 
-// TestBulkPathsAgree: the iPRF's inverse-direction (scatter) and forward
-// hint generation, on one or two workers, build identical hints.
-func TestBulkPathsAgree(t *testing.T) {
-	for _, lambda := range []int{128, 5, 37} {
-		p, _ := NewParams(4000, 16, WithLambda(lambda), WithBackups(33))
-		db := make([]byte, p.DBSize())
-		seeded(8).Read(db[:4000*16])
-		var first []byte
-		for _, c := range []struct {
-			workers   int
-			noScatter bool
-		}{{1, false}, {2, false}, {3, false}, {1, true}, {2, true}} {
-			cl, _ := NewClient(p, seeded(30), WithWorkers(c.workers))
-			cl.noScatter = c.noScatter
-			if err := cl.HintInit(bytes.NewReader(db), nil); err != nil {
-				t.Fatal(err)
-			}
-			st, _ := cl.MarshalBinary()
-			if first == nil {
-				first = st
-			} else if !bytes.Equal(st, first) {
-				t.Fatalf("lambda %d: workers=%d noScatter=%v builds different hints", lambda, c.workers, c.noScatter)
-			}
-		}
-	}
-}
-
 // TestWorkersAgree: hint generation on one, two or three workers builds
 // identical hints (the workers split the hints of every block).
 func TestWorkersAgree(t *testing.T) {
