@@ -118,4 +118,5 @@ func TestBrowserWallet(t *testing.T) {
 	// Faults a user can meet, each with its own browser and profile.
 	t.Run("snapshot-checksum", func(t *testing.T) { testSnapshotChecksum(t, ctx, sys) })
 	t.Run("storage-full", func(t *testing.T) { testStorageFull(t, ctx, sys) })
+	t.Run("nothing-leaks", func(t *testing.T) { testNothingLeaks(t, ctx, sys) })
 }
