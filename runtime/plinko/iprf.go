@@ -288,45 +288,55 @@ func (f *iprf) half(a, j uint32, upper bool) (uint32, bool) {
 }
 
 // row evaluates hint j in every block at once (offs[a], ok[a] as half
-// would return them): the PRPs of eight blocks are interleaved so that
+// would return them): the PRPs of sixteen blocks are interleaved so that
 // their table lookups, which miss the cache, overlap.
 func (f *iprf) row(j uint32, upper bool, offs []uint32, ok []bool) {
 	c := len(offs)
-	var l, r [8]uint32
-	var bcs [8]*blockCache
-	for a0 := 0; a0 < c; a0 += 8 {
-		n := min(8, c-a0)
+	var l, r [16]uint32
+	var bcs [16]*blockCache
+	for a0 := 0; a0 < c; a0 += 16 {
+		n := min(16, c-a0)
 		cached := true
 		for i := 0; i < n; i++ {
 			bcs[i] = f.blockCacheFor(uint32(a0 + i))
 			cached = cached && bcs[i] != nil
 			l[i], r[i] = j>>f.v, j&f.maskV
 		}
-		if !cached || n < 8 {
+		if !cached || n < 16 {
 			for i := 0; i < n; i++ {
 				offs[a0+i], ok[a0+i] = f.half(uint32(a0+i), j, upper)
 			}
 			continue
 		}
 		for round := 0; round < feistelRounds; round += 2 {
-			for i := range 8 {
+			for i := range 16 {
 				l[i] ^= uint32(bcs[i].tab[round][r[i]])
 			}
-			for i := range 8 {
+			for i := range 16 {
 				r[i] ^= uint32(bcs[i].tab[round+1][l[i]])
 			}
 		}
-		for i := range 8 {
+		// Locate every lane's cached tree node first (independent loads
+		// that overlap), then walk the uncached levels.
+		var ys, ts, ss, ns [16]uint32
+		for i := range 16 {
 			a := uint32(a0 + i)
 			y := l[i]<<f.v | r[i]
 			for y >= f.domain {
 				y = f.permOnce(a, y, bcs[i])
 			}
-			if (y >= bcs[i].starts[len(bcs[i].starts)/2]) != upper {
-				offs[a0+i], ok[a0+i] = 0, false
+			ys[i] = y
+			ok[a0+i] = (y >= bcs[i].starts[len(bcs[i].starts)/2]) == upper
+			if ok[a0+i] {
+				ts[i], ss[i], ns[i] = f.locate(bcs[i], y)
+			}
+		}
+		for i := range 16 {
+			if !ok[a0+i] {
+				offs[a0+i] = 0
 				continue
 			}
-			offs[a0+i], ok[a0+i] = f.bin(a, y, bcs[i])&(f.w-1), true
+			offs[a0+i] = f.walk(uint32(a0+i), f.cacheLevels, ts[i], ss[i], ns[i], ys[i]) & (f.w - 1)
 		}
 	}
 }
