@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -168,18 +169,29 @@ func startProcess(t *testing.T, bin string, args []string, logPath string) (*exe
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	// Own process group, and killed with the test binary if that dies first.
+	// Own process group, and killed if the test binary dies first (a
+	// timeout panic runs no cleanup).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		t.Fatalf("starting %s: %v", bin, err)
-	}
 	exited := make(chan struct{})
+	started := make(chan error, 1)
 	go func() {
+		// Pdeathsig fires when the OS thread that started the child ends,
+		// not the process: pin this goroutine, which lives as long as the
+		// child, to its thread.
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		_ = cmd.Wait()
 		logFile.Close()
 		close(exited)
 	}()
+	if err := <-started; err != nil {
+		logFile.Close()
+		t.Fatalf("starting %s: %v", bin, err)
+	}
 	t.Cleanup(func() { stopProcess(cmd, exited) })
 	return cmd, exited
 }
