@@ -221,6 +221,20 @@ func newTestClient(t testing.TB, pub *published) *testClient {
 	return &testClient{t: t, pub: pub, cl: cl, epoch: firstEpoch}
 }
 
+// refresh rebuilds the hints from the first snapshot (what a real client
+// does when its backups run out); catchUp brings them forward again.
+func (c *testClient) refresh() {
+	c.pub.mu.Lock()
+	snap := c.pub.dbs[firstEpoch]
+	c.pub.mu.Unlock()
+	if err := c.cl.HintInit(bytes.NewReader(snap), nil); err != nil {
+		c.t.Fatal(err)
+	}
+	c.epoch = firstEpoch
+	c.cl.SetEpoch(firstEpoch)
+	c.t.Logf("backups used up: hints rebuilt")
+}
+
 func (c *testClient) catchUp(to uint64) {
 	for c.epoch < to {
 		c.pub.mu.Lock()
@@ -239,6 +253,9 @@ func (c *testClient) catchUp(to uint64) {
 // lookup privately reads the entries at idx and returns them with the
 // answer's epoch, bringing the hints to that epoch first.
 func (c *testClient) lookup(url string, idx ...uint64) ([][]byte, uint64, error) {
+	if c.cl.QueriesLeft() < len(idx) {
+		c.refresh() // a fast loop can use up every backup hint
+	}
 	qs := make([]*plinko.Query, len(idx))
 	for i, x := range idx {
 		q, err := c.cl.Query(x)

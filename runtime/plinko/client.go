@@ -74,6 +74,7 @@ type Client struct {
 	consumed map[uint32]struct{}
 	bl, br   []uint64 // backup parities inside / outside the backup set; bl holds the promoted parity
 	next     int      // backups promoted so far
+	reserved int      // backups promised to queries not yet reconstructed
 	prom     []promoted
 	promByX  map[uint64][]uint32
 	cache    map[uint64][]uint64
@@ -162,6 +163,7 @@ func (c *Client) setup() error {
 	c.gen++
 	c.consumed = map[uint32]struct{}{}
 	c.next = 0
+	c.reserved = 0
 	c.prom = c.prom[:0]
 	c.promByX = map[uint64][]uint32{}
 	c.cache = map[uint64][]uint64{}
@@ -198,7 +200,7 @@ func (c *Client) QueriesLeft() int {
 	if !c.ready {
 		return 0
 	}
-	return c.p.Q - c.next
+	return c.p.Q - c.next - c.reserved
 }
 
 // HintInit (re)builds all hints from the snapshot: C blocks of W entries,
@@ -430,7 +432,9 @@ func (c *Client) Query(index uint64) (*Query, error) {
 	if !c.ready {
 		return nil, ErrNoHints
 	}
-	if c.next >= p.Q {
+	// Every query in flight will promote a backup when reconstructed, so
+	// a batch may not promise more backups than are left.
+	if c.next+c.reserved >= p.Q {
 		return nil, ErrNeedRefresh
 	}
 	pd := &pending{gen: c.gen, target: index, want: index}
@@ -461,6 +465,7 @@ func (c *Client) Query(index uint64) (*Query, error) {
 	} else {
 		c.consumed[pd.hint] = struct{}{}
 	}
+	c.reserved++
 
 	q := &Query{Epoch: c.epoch, Mask: make([]byte, (p.C+7)/8), Offsets: make([]uint32, p.C), logW: p.LogW, pend: pd}
 	pd.realSet1 = c.rng.Uint64()&1 == 1 && c.leak != leakFixedOrder
@@ -548,6 +553,7 @@ func (c *Client) Reconstruct(q *Query, ans *Answer) ([]byte, error) {
 		d[k] = par[k] ^ binary.LittleEndian.Uint64(r[8*k:])
 	}
 	pd.done = true
+	c.reserved--
 	c.promote(pd.target, d)
 	c.cache[pd.target] = d
 	v := d
@@ -565,6 +571,9 @@ func (c *Client) Reconstruct(q *Query, ans *Answer) ([]byte, error) {
 // is d: the backup set plus x if the set misses x's block, else the
 // complement plus x.
 func (c *Client) promote(x uint64, d []uint64) {
+	if c.next >= c.p.Q {
+		return // unreachable while Query reserves a backup per query
+	}
 	j := c.next
 	c.next++
 	a, w := uint32(x/uint64(c.p.W)), uint32(c.p.W)

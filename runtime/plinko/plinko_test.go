@@ -271,6 +271,42 @@ func TestRefresh(t *testing.T) {
 	}
 }
 
+// TestRefreshWithQueriesInFlight: queries built before any answer arrives
+// (a batch) each promise a backup, so the last backups cannot be promised
+// twice; the panic this guards against took a pir-server test down.
+func TestRefreshWithQueriesInFlight(t *testing.T) {
+	for _, k := range kinds {
+		w := newWorld(t, 500, 8, 14, WithOffsets(k), WithBackups(5))
+		w.lookup(3)
+		w.lookup(4)
+		var qs []*Query
+		for i := range 3 {
+			q, err := w.cl.Query(uint64(100 + i))
+			if err != nil {
+				t.Fatalf("%v: query %d of a batch with 3 backups left: %v", k, i, err)
+			}
+			qs = append(qs, q)
+		}
+		if left := w.cl.QueriesLeft(); left != 0 {
+			t.Fatalf("%v: %d queries left with 3 in flight", k, left)
+		}
+		if _, err := w.cl.Query(200); !errors.Is(err, ErrNeedRefresh) {
+			t.Fatalf("%v: a fourth query in flight: %v", k, err)
+		}
+		for i, q := range qs {
+			ans, _ := w.srv.Answer(q, w.ep)
+			v, err := w.cl.Reconstruct(q, ans)
+			x := uint64(100 + i)
+			if err != nil || !bytes.Equal(v, w.want[x*8:x*8+8]) {
+				t.Fatalf("%v: entry %d: %x %v", k, x, v, err)
+			}
+		}
+		if _, err := w.cl.Query(1); !errors.Is(err, ErrNeedRefresh) {
+			t.Fatalf("%v: query past q: %v", k, err)
+		}
+	}
+}
+
 func TestSameIndexManyTimes(t *testing.T) {
 	for _, k := range kinds {
 		w := newWorld(t, 2000, 16, 13, WithOffsets(k), WithBackups(200))
