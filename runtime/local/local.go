@@ -374,8 +374,11 @@ func (s *System) startWallet(ln net.Listener) {
 		if err != nil {
 			return err
 		}
+		// The wasm build goes to the user cache (keyed by source hash), not
+		// the data directory: a run without --data would otherwise rebuild
+		// it every time.
 		return wallet.Serve(ctx, l, wallet.Config{CDNURL: s.CDNURL, PIRURL: s.PIRURL,
-			WasmCacheDir: filepath.Join(s.data, "wasm-cache"), Logger: s.log.With("component", "wallet")})
+			Logger: s.log.With("component", "wallet")})
 	})
 }
 
