@@ -1,0 +1,175 @@
+package plinko
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	mrand "math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// The golden tests pin the offset functions' outputs and the hints they
+// build for fixed keys, so that an optimisation provably computes the same
+// F(a, j) (a saved client state stays valid). A deliberate change of F must
+// bump stateVersion and update these digests.
+
+// goldenDigest hashes a sequence of values.
+type goldenDigest struct{ b []byte }
+
+func (g *goldenDigest) add(vs ...uint32) {
+	for _, v := range vs {
+		g.b = binary.LittleEndian.AppendUint32(g.b, v)
+	}
+}
+
+func (g *goldenDigest) sum() string {
+	s := sha256.Sum256(g.b)
+	return hex.EncodeToString(s[:8])
+}
+
+// TestIPRFGolden pins eval (cached and uncached), half, row, bulk fill and
+// preimages of the iPRF at the benchmark size (n = 2^23: BTRS binomials
+// below the cached levels) and at a small size (popcount binomials,
+// cycle-walking domain).
+func TestIPRFGolden(t *testing.T) {
+	for _, tc := range []struct {
+		n      uint64
+		opts   []Option
+		blocks []uint32
+		want   map[bool]string // backup -> digest
+	}{
+		{1 << 23, nil, []uint32{0, 1, 513, 1023}, map[bool]string{
+			false: "dff4c56999f83d9b", true: "8d4cfdaf80411b6c",
+		}},
+		{5000, []Option{WithLambda(37), WithBackups(100)}, []uint32{0, 3, 79}, map[bool]string{
+			false: "87c0c666a49c3545", true: "9303e9eb2fdd3c2f",
+		}},
+	} {
+		p, err := NewParams(tc.n, 8, append(tc.opts, WithOffsets(OffsetIPRF))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		master := make([]byte, 32)
+		for i := range master {
+			master[i] = byte(i)
+		}
+		pr, err := newPRF(master, &StdKeystream{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, backup := range []bool{false, true} {
+			f := newIPRF(p, pr, backup, uint32(p.Regular()))
+			unc := newIPRF(p, pr, backup, uint32(p.Regular()))
+			if backup {
+				f = newIPRF(p, pr, backup, uint32(p.Q))
+				unc = newIPRF(p, pr, backup, uint32(p.Q))
+			}
+			unc.cache = nil // the single-AES-call path
+			rng := mrand.New(mrand.NewPCG(tc.n, 1))
+			var g goldenDigest
+			w := uint32(p.W)
+			for _, a := range tc.blocks {
+				for range 200 {
+					j := rng.Uint32N(f.domain)
+					v := f.eval(a, j)
+					if u := unc.eval(a, j); u != v {
+						t.Fatalf("n=%d backup=%v: cached eval %d, uncached %d", tc.n, backup, v, u)
+					}
+					off, ok := f.half(a, j, v >= w)
+					if !ok || off != v%w {
+						t.Fatalf("n=%d: half disagrees with eval", tc.n)
+					}
+					g.add(a, j, v)
+				}
+				// Bulk fill of the whole block.
+				fl, err := f.prepare(a)
+				if err != nil {
+					t.Fatal(err)
+				}
+				vals := make([]uint16, f.domain)
+				if err := fl.fill(0, vals); err != nil {
+					t.Fatal(err)
+				}
+				h := sha256.New()
+				for _, x := range vals {
+					x &= uint16(2*w - 1) // higher bits are garbage
+					h.Write([]byte{byte(x), byte(x >> 8)})
+				}
+				g.b = h.Sum(g.b)
+				for _, v := range []uint32{0, 1, w - 1, w, 2*w - 1, 77 % (2 * w)} {
+					var js []uint32
+					if err := f.preimages(a, []uint32{v}, func(j, _ uint32) bool {
+						js = append(js, j)
+						return true
+					}); err != nil {
+						t.Fatal(err)
+					}
+					slices.Sort(js)
+					g.add(uint32(len(js)))
+					g.add(js...)
+				}
+			}
+			// A row (the query path) for a few hints, both halves.
+			offs, ok := make([]uint32, p.C), make([]bool, p.C)
+			for _, upper := range []bool{false, true} {
+				for range 3 {
+					j := rng.Uint32N(f.domain)
+					f.row(j, upper, offs, ok)
+					for a := range offs {
+						if ok[a] {
+							g.add(uint32(a), offs[a])
+						}
+					}
+				}
+			}
+			if got := g.sum(); got != tc.want[backup] {
+				t.Errorf("n=%d backup=%v: iPRF digest %s, want %s", tc.n, backup, got, tc.want[backup])
+			}
+		}
+	}
+}
+
+// TestHintsGolden pins the hints HintInit builds for a fixed key and
+// database, for the iPRF (default) at sizes that use the compact ball->bin
+// index and the full table, with 8- and 16-byte entries.
+func TestHintsGolden(t *testing.T) {
+	for _, tc := range []struct {
+		n     uint64
+		entry int
+		opts  []Option
+		want  string
+	}{
+		{1<<16 + 3, 8, nil, "248ea784b2d833e3"},
+		{1<<16 + 3, 16, nil, "52c3f2a1610452a9"},
+		{1000, 8, []Option{WithBackups(50)}, "23306758c6bfb217"},
+		{5, 16, []Option{WithBackups(7)}, "3f9c6149030df556"},
+	} {
+		t.Run(fmt.Sprintf("n=%d/entry=%d", tc.n, tc.entry), func(t *testing.T) {
+			p, err := NewParams(tc.n, tc.entry, tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := make([]byte, p.DBSize())
+			seeded(77).Read(db[:int(tc.n)*tc.entry])
+			cl, err := NewClient(p, seeded(78))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.HintInit(bytes.NewReader(db), nil); err != nil {
+				t.Fatal(err)
+			}
+			h := sha256.New()
+			for _, s := range [][]uint64{cl.parity, cl.bl, cl.br} {
+				for _, w := range s {
+					h.Write(binary.LittleEndian.AppendUint64(nil, w))
+				}
+			}
+			if got := hex.EncodeToString(h.Sum(nil)[:8]); got != tc.want {
+				t.Errorf("hint digest %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
