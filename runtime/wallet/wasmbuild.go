@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/plinko-pir/plinko/runtime/dataset"
 )
 
 // ModulePath is the Go module the wasm main lives in.
@@ -72,7 +74,7 @@ func EnsureWasm(ctx context.Context, cacheDir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading wasm_exec.js of the Go toolchain: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, wasmExecFile), execJS); err != nil {
+	if err := dataset.WriteFile(filepath.Join(dir, wasmExecFile), execJS); err != nil {
 		return "", err
 	}
 	tmp, err := os.CreateTemp(dir, ".plinko-*.wasm")
@@ -103,7 +105,7 @@ func EnsureWasm(ctx context.Context, cacheDir string) (string, error) {
 	syncDir(dir)
 	// The checksum goes last: a cache entry without a matching one is
 	// rebuilt, so a torn or damaged file is never served.
-	if err := writeFileAtomic(filepath.Join(dir, wasmSumFile), []byte(sha256Hex(built)+"\n")); err != nil {
+	if err := dataset.WriteFile(filepath.Join(dir, wasmSumFile), []byte(sha256Hex(built)+"\n")); err != nil {
 		return "", err
 	}
 	return out, nil
@@ -227,32 +229,6 @@ func wasmSourceKey(ctx context.Context, root string) (string, error) {
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:24], nil
-}
-
-// writeFileAtomic writes data to path through a synced temp file and a rename.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("syncing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("closing %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("installing %s: %w", path, err)
-	}
-	syncDir(dir)
-	return nil
 }
 
 func syncFile(path string) error {
