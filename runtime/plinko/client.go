@@ -78,7 +78,9 @@ type Client struct {
 	prom     []promoted
 	promByX  map[uint64][]uint32
 	cache    map[uint64][]uint64
+	jr       journal // changes since the last Checkpoint (journal.go)
 
+	sink uint64
 	leak leakMode // tests only: deliberately broken queries, to prove the privacy test fails
 }
 
@@ -190,7 +192,10 @@ func (c *Client) Epoch() uint64 { return c.epoch }
 
 // SetEpoch records the epoch the hints reflect: after HintInit, the
 // snapshot's epoch; after applying a delta file, its epoch.
-func (c *Client) SetEpoch(e uint64) { c.epoch = e }
+func (c *Client) SetEpoch(e uint64) {
+	c.epoch = e
+	c.logEpoch(e)
+}
 
 // Ready reports whether hints are built.
 func (c *Client) Ready() bool { return c.ready }
@@ -466,6 +471,7 @@ func (c *Client) Query(index uint64) (*Query, error) {
 		c.consumed[pd.hint] = struct{}{}
 	}
 	c.reserved++
+	c.logConsume(pd.promoted, pd.hint)
 
 	q := &Query{Epoch: c.epoch, Mask: make([]byte, (p.C+7)/8), Offsets: make([]uint32, p.C), logW: p.LogW, pend: pd}
 	pd.realSet1 = c.rng.Uint64()&1 == 1 && c.leak != leakFixedOrder
@@ -556,6 +562,7 @@ func (c *Client) Reconstruct(q *Query, ans *Answer) ([]byte, error) {
 	c.reserved--
 	c.promote(pd.target, d)
 	c.cache[pd.target] = d
+	c.logPromote(pd.target, d)
 	v := d
 	if pd.decoy {
 		v = c.cache[pd.want]
@@ -604,6 +611,17 @@ func (c *Client) ApplyDelta(index uint64, xor []byte) error {
 // ApplyDeltas folds a batch of deltas in, inverting each touched block once.
 // Nothing is applied if any delta is invalid.
 func (c *Client) ApplyDeltas(ds []Delta) error {
+	if err := c.applyDeltas(ds); err != nil {
+		c.jr.ok = false // possibly half-applied: only a whole state saves it
+		return err
+	}
+	if c.ready {
+		c.logDeltas(ds)
+	}
+	return nil
+}
+
+func (c *Client) applyDeltas(ds []Delta) error {
 	p := c.p
 	for _, d := range ds {
 		if d.Index >= p.N {

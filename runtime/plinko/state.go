@@ -241,5 +241,6 @@ func LoadClient(state []byte, opts ...ClientOption) (*Client, error) {
 	if r.bad || len(r.b) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing or missing bytes", ErrBadState, len(r.b))
 	}
+	c.jr.ok = c.ready // a loaded client is at a checkpoint
 	return c, nil
 }
