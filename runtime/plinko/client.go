@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	mrand "math/rand/v2"
 	"runtime"
 	"sort"
@@ -80,8 +81,8 @@ type Client struct {
 	cache    map[uint64][]uint64
 	jr       journal // changes since the last Checkpoint (journal.go)
 
-	sink uint64
-	leak leakMode // tests only: deliberately broken queries, to prove the privacy test fails
+	touched uint64   // see touch
+	leak    leakMode // tests only: deliberately broken queries, to prove the privacy test fails
 }
 
 // leakMode names the classic mistakes the privacy test must catch.
@@ -294,14 +295,23 @@ func (c *Client) hintInit(r io.Reader, progress func(done, total uint64)) error 
 		}
 	}()
 
-	vals := make([][]uint16, workers)
+	scr := make([]hintScratch, workers)
+	if _, ok := c.reg.(*iprf); ok {
+		shift := bucketShift(c.words)
+		nb := (m + 1<<shift - 1) >> shift
+		for w := range scr {
+			scr[w].js = make([]uint32, ballRun)
+			scr[w].bucket = make([]uint32, nb<<shift)
+			scr[w].end = make([]uint32, nb)
+		}
+	}
 	bvals := make([]uint16, p.Q)
 	for a := 0; a < p.C; a++ {
 		bk := <-full
 		if bk.err != nil {
 			return bk.err
 		}
-		if err := c.initBlock(uint32(a), bk.entries, workers, vals, bvals); err != nil {
+		if err := c.initBlock(uint32(a), bk.entries, scr, bvals); err != nil {
 			return err
 		}
 		free <- bk.entries
@@ -313,66 +323,196 @@ func (c *Client) hintInit(r io.Reader, progress func(done, total uint64)) error 
 	return nil
 }
 
-// hintChunk is the number of hints a worker evaluates per fill call.
-const hintChunk = 1 << 14
+// ballInverter is the iPRF's bulk path: hint generation inverts the
+// member balls instead of evaluating every hint.
+type ballInverter interface {
+	// binStarts: value v (v < 2W) is F(a, j) for exactly the hints j of
+	// the balls [s[v], s[v+1]).
+	binStarts() []uint32
+	// invert sets js[i] to the hint of ball lo+i.
+	invert(lo uint32, js []uint32)
+}
 
-func (c *Client) initBlock(a uint32, blk []uint64, workers int, vals [][]uint16, bvals []uint16) error {
+// hintScratch is one HintInit worker's buffers.
+type hintScratch struct {
+	vals []uint16 // AES-PRF: the offsets of a chunk of hints
+	js   []uint32 // iPRF: the hints of a run of member balls
+	// iPRF: bucket k collects (hint mod 2^shift, offset) pairs for hints
+	// [k<<shift, (k+1)<<shift) in bucket[k<<shift : end[k]]; a block puts
+	// at most 2^shift hints in a bucket, so it never overflows.
+	bucket []uint32
+	end    []uint32
+}
+
+// ballRun is the number of balls inverted at a time (fits in L1).
+const ballRun = 1 << 10
+
+// bucketShift sizes the buckets so that the parities one bucket updates
+// (2^shift hints) span about 64 KiB, which stays in the core's cache while
+// the bucket is applied.
+func bucketShift(words int) uint {
+	return uint(max(6, 14-bits.Len(uint(words))+1))
+}
+
+func (c *Client) initBlock(a uint32, blk []uint64, scr []hintScratch, bvals []uint16) error {
 	fr, err := c.reg.prepare(a)
 	if err != nil {
 		return err
 	}
-	if err := c.initRegular(fr, blk, workers, vals); err != nil {
+	if inv, ok := fr.(ballInverter); ok {
+		c.initRegularInverse(inv, blk, scr)
+	} else if err := c.initRegular(fr, blk, scr); err != nil {
 		return err
 	}
 	return c.initBackups(a, blk, bvals)
 }
 
-func (c *Client) initRegular(fr filler, blk []uint64, workers int, vals [][]uint16) error {
-	p := c.p
-	m := p.Regular()
+// parallel runs f(0..n-1) on n goroutines (inline when n is 1).
+func parallel(n int, f func(w int)) {
+	if n == 1 {
+		f(0)
+		return
+	}
 	var wg sync.WaitGroup
-	errs := make([]error, workers)
-	per := (m + workers - 1) / workers
-	for w := 0; w < workers; w++ {
-		lo, hi := w*per, min(m, (w+1)*per)
-		if lo >= hi {
-			continue
-		}
-		// The AES-PRF asks its keystream for a worker's whole range at once
-		// (WebCrypto calls are async and costly); the iPRF computes locally
-		// and works in cache-sized chunks.
-		chunk := hintChunk
-		if p.Offsets == OffsetAESScan {
-			chunk = hi - lo
-		}
-		if len(vals[w]) < chunk {
-			vals[w] = make([]uint16, chunk)
-		}
-		work := func() {
-			buf := vals[w]
-			for s := lo; s < hi; s += chunk {
-				n := min(chunk, hi-s)
-				fill := fr.fill
-				if fm, ok := fr.(interface {
-					fillMembers(uint32, []uint16) error
-				}); ok {
-					fill = fm.fillMembers
-				}
-				if err := fill(uint32(s), buf[:n]); err != nil {
-					errs[w] = err
-					return
-				}
-				c.xorMembers(blk, buf[:n], s)
-			}
-		}
-		if workers == 1 {
-			work()
-			continue
-		}
+	for w := range n {
 		wg.Add(1)
-		go func() { defer wg.Done(); work() }()
+		go func() { defer wg.Done(); f(w) }()
 	}
 	wg.Wait()
+}
+
+// initRegularInverse XORs block blk into the regular parities through the
+// inverse: the members of the block are the balls of the lower W bins, so
+// only they are inverted (half the PRP work of evaluating every hint) and
+// each ball's bin is known from the walk. Scattering straight into the
+// parities would miss the cache (8 MiB of them), so the (hint, offset)
+// pairs go through buckets that each cover a cache-sized range of
+// parities. Workers split the balls, then the buckets.
+func (c *Client) initRegularInverse(inv ballInverter, blk []uint64, scr []hintScratch) {
+	st := inv.binStarts()
+	members := st[c.p.W]
+	shift := bucketShift(c.words)
+	workers := len(scr)
+	parallel(workers, func(w int) {
+		s := &scr[w]
+		for k := range s.end {
+			s.end[k] = uint32(k) << shift
+		}
+		lo := uint32(uint64(members) * uint64(w) / uint64(workers))
+		hi := uint32(uint64(members) * uint64(w+1) / uint64(workers))
+		s.scatter(inv, st, lo, hi, shift)
+	})
+	nb := len(scr[0].end)
+	parallel(workers, func(w int) {
+		for k := nb * w / workers; k < nb*(w+1)/workers; k++ {
+			for i := range scr {
+				c.applyBucket(blk, scr[i].bucket[k<<shift:scr[i].end[k]], uint32(k)<<shift, shift)
+			}
+		}
+	})
+}
+
+// scatter inverts the balls [lo, hi) and files each (hint, bin) pair in
+// the hint's bucket.
+func (s *hintScratch) scatter(inv ballInverter, st []uint32, lo, hi uint32, shift uint) {
+	v := uint32(sort.Search(len(st)-1, func(v int) bool { return st[v+1] > lo })) // bin of ball lo
+	for y0 := lo; y0 < hi; y0 += ballRun {
+		js := s.js[:min(ballRun, hi-y0)]
+		inv.invert(y0, js)
+		for y, end := y0, y0+uint32(len(js)); y < end; {
+			for st[v+1] <= y {
+				v++
+			}
+			next := min(st[v+1], end)
+			fileInBuckets(s.bucket, s.end, js[y-y0:next-y0], v, shift)
+			y = next
+		}
+	}
+}
+
+// fileInBuckets files hints js, all of offset v, in their buckets. Not
+// inlined: on its own the loop stays in registers (inlined into scatter's
+// loops it spilled to the stack, 2x slower).
+//
+//go:noinline
+func fileInBuckets(bucket, ends, js []uint32, v uint32, shift uint) {
+	shift &= 31
+	mask, tag := uint32(1)<<shift-1, v<<shift
+	for _, j := range js {
+		k := j >> shift
+		p := ends[k]
+		bucket[p] = j&mask | tag
+		ends[k] = p + 1
+	}
+}
+
+// touch reads one word of every cache line of par in order, so that the
+// hardware prefetcher brings the bucket's parities in ahead of the random
+// updates (3x faster updates than letting each one miss). The sum goes to
+// c.touched only so that the loads are not optimised away.
+func (c *Client) touch(par []uint64) {
+	var sum uint64
+	for i := 0; i < len(par); i += 8 {
+		sum += par[i]
+	}
+	c.touched = sum
+}
+
+// applyBucket XORs, for each pair of the bucket, the entry at the pair's
+// offset into the parity of hint base + the pair's low bits.
+func (c *Client) applyBucket(blk []uint64, pairs []uint32, base uint32, shift uint) {
+	mask := uint32(1)<<shift - 1
+	switch c.words {
+	case 1:
+		par := c.parity[base:]
+		c.touch(par[:min(len(par), 1<<shift)])
+		for _, e := range pairs {
+			par[e&mask] ^= blk[e>>shift]
+		}
+	case 2:
+		par := c.parity[2*base:]
+		c.touch(par[:min(len(par), 2<<shift)])
+		for _, e := range pairs {
+			j, o := 2*(e&mask), 2*(e>>shift)
+			p, b := par[j:j+2:j+2], blk[o:o+2:o+2]
+			p[0] ^= b[0]
+			p[1] ^= b[1]
+		}
+	default:
+		wd := c.words
+		par := c.parity[int(base)*wd:]
+		c.touch(par[:min(len(par), wd<<shift)])
+		for _, e := range pairs {
+			j, o := int(e&mask)*wd, int(e>>shift)*wd
+			xorInto(par[j:j+wd], blk[o:o+wd])
+		}
+	}
+}
+
+func (c *Client) initRegular(fr filler, blk []uint64, scr []hintScratch) error {
+	p := c.p
+	m := p.Regular()
+	workers := len(scr)
+	errs := make([]error, workers)
+	per := (m + workers - 1) / workers
+	parallel(workers, func(w int) {
+		lo, hi := w*per, min(m, (w+1)*per)
+		// The AES-PRF asks its keystream for a worker's whole range at
+		// once (WebCrypto calls are async and costly).
+		buf := scr[w].vals
+		if len(buf) < hi-lo {
+			buf = make([]uint16, hi-lo)
+			scr[w].vals = buf
+		}
+		if lo >= hi {
+			return
+		}
+		if err := fr.fill(uint32(lo), buf[:hi-lo]); err != nil {
+			errs[w] = err
+			return
+		}
+		c.xorMembers(blk, buf[:hi-lo], lo)
+	})
 	for _, e := range errs {
 		if e != nil {
 			return e

@@ -38,7 +38,7 @@ type iprf struct {
 	w            uint32
 	cacheLevels  int
 	cache        []*blockCache // nil when over budget
-	bulk         *feistelTables
+	bulk         *packedRounds // hint generation's tables, reused per block
 }
 
 const (
@@ -375,72 +375,73 @@ func (f *iprf) preimages(a uint32, vs []uint32, yield func(j, v uint32) bool) er
 	return nil
 }
 
-// feistelTables is the bulk form of one block's PRP: fixed-size arrays
-// indexed by masked values, so the compiler drops bounds checks in the
-// hint-generation loop; only the first 2^u or 2^v entries are used.
-type feistelTables struct {
-	domain uint32
-	v      uint
-	maskV  uint32
-	maskH  uint32 // index mask for the arrays
-	tab    [feistelRounds]*[1 << maxHalf]uint16
+// packedRounds is the bulk form of one block's PRP, laid out so that a
+// Feistel state is one register, s = l<<20 | r (u, v <= maxHalf = 12),
+// and every table index is a shift or a constant mask: no bounds checks,
+// and eight evaluations fit in registers at once. Round 2k xors F(r)<<20
+// into s, round 2k+1 xors F(l); only the first 2^v (even) or 2^u (odd)
+// entries of each table are used.
+type packedRounds struct {
+	even [feistelRounds / 2][1 << maxHalf]uint32
+	odd  [feistelRounds / 2][1 << maxHalf]uint16
 }
 
 // maxHalf bounds the Feistel half width: domains up to 2^24 (Lambda*W
 // <= 512 * 2^15).
-const maxHalf = 12
+const (
+	maxHalf  = 12
+	halfMask = 1<<maxHalf - 1
+)
 
-func (f *iprf) bulkTables(raw []byte) *feistelTables {
+func (f *iprf) packTables(raw []byte) *packedRounds {
 	t := f.bulk
 	if t == nil {
-		t = &feistelTables{}
-		for r := range t.tab {
-			t.tab[r] = new([1 << maxHalf]uint16)
-		}
+		t = new(packedRounds)
 		f.bulk = t
 	}
-	t.domain, t.v, t.maskV, t.maskH = f.domain, f.v, f.maskV, 1<<maxHalf-1
 	for r := range feistelRounds {
-		size, mask := 1<<f.v, f.maskU
-		if r%2 == 1 {
-			size, mask = 1<<f.u, f.maskV
-		}
-		tab := t.tab[r]
-		for i := 0; i < size; i++ {
-			tab[i] = uint16(binary.LittleEndian.Uint32(raw[4*(uint32(r)*f.stride+uint32(i)):]) & mask)
+		word := func(i int) uint32 { return binary.LittleEndian.Uint32(raw[4*(uint32(r)*f.stride+uint32(i)):]) }
+		if r%2 == 0 {
+			for i := range 1 << f.v {
+				t.even[r/2][i] = (word(i) & f.maskU) << 20
+			}
+		} else {
+			for i := range 1 << f.u {
+				t.odd[r/2][i] = uint16(word(i) & f.maskV)
+			}
 		}
 	}
 	return t
 }
 
-func (t *feistelTables) permOnce(x uint32) uint32 {
-	v, m := t.v, t.maskH
-	l, r := x>>v, x&t.maskV
-	l ^= uint32(t.tab[0][r&m])
-	r ^= uint32(t.tab[1][l&m])
-	l ^= uint32(t.tab[2][r&m])
-	r ^= uint32(t.tab[3][l&m])
-	l ^= uint32(t.tab[4][r&m])
-	r ^= uint32(t.tab[5][l&m])
-	l ^= uint32(t.tab[6][r&m])
-	r ^= uint32(t.tab[7][l&m])
-	l ^= uint32(t.tab[8][r&m])
-	r ^= uint32(t.tab[9][l&m])
-	return l<<v | r
+// invPacked runs the ten rounds backwards on one packed state.
+func (t *packedRounds) invPacked(s uint32) uint32 {
+	s ^= uint32(t.odd[4][s>>20])
+	s ^= t.even[4][s&halfMask]
+	s ^= uint32(t.odd[3][s>>20])
+	s ^= t.even[3][s&halfMask]
+	s ^= uint32(t.odd[2][s>>20])
+	s ^= t.even[2][s&halfMask]
+	s ^= uint32(t.odd[1][s>>20])
+	s ^= t.even[1][s&halfMask]
+	s ^= uint32(t.odd[0][s>>20])
+	return s ^ t.even[0][s&halfMask]
 }
 
-func (t *feistelTables) perm(x uint32) uint32 {
-	y := t.permOnce(x)
-	for y >= t.domain {
-		y = t.permOnce(y)
-	}
-	return y
+// oddRound4 and evenRound4 apply one round to four lanes (inlined).
+func oddRound4(t *[1 << maxHalf]uint16, a, b, c, d uint32) (uint32, uint32, uint32, uint32) {
+	return a ^ uint32(t[a>>20]), b ^ uint32(t[b>>20]), c ^ uint32(t[c>>20]), d ^ uint32(t[d>>20])
+}
+
+func evenRound4(t *[1 << maxHalf]uint32, a, b, c, d uint32) (uint32, uint32, uint32, uint32) {
+	return a ^ t[a&halfMask], b ^ t[b&halfMask], c ^ t[c&halfMask], d ^ t[d&halfMask]
 }
 
 // prepare samples block a's whole tree and fetches its round tables (one
-// keystream request each), fills the block's cache on the way, and
-// indexes ball -> bin, so that fill is a table PRP plus a lookup. The
-// filler is valid until the next prepare.
+// keystream request each) and fills the block's cache on the way. The
+// filler inverts the PRP in bulk and walks the balls in order, so that
+// hint generation needs no ball -> bin search. It is valid until the next
+// prepare.
 func (f *iprf) prepare(a uint32) (filler, error) {
 	raw, err := f.roundWords(a)
 	if err != nil {
@@ -471,137 +472,79 @@ func (f *iprf) prepare(a uint32) (filler, error) {
 		}
 		f.cache[a] = bc
 	}
-	g := newBinIndex(f.bulkTables(raw), counts)
-	for _, n := range counts[:len(counts)/2] {
-		g.rootLeft += n
-	}
-	return g, nil
+	return &iprfFiller{tab: f.packTables(raw), domain: f.domain, v: f.v, maskV: f.maskV,
+		starts: prefixStarts(counts)}, nil
 }
 
-// iprfFiller maps ball -> bin without a D-entry table (which would not fit
-// in cache): coarse[y/64] is the bin of ball 64*(y/64), and bit y of starts
-// is set when ball y opens a new bin, so bin(y) = coarse + popcount of the
-// starts in (64*(y/64), y]. Blocks with an empty bin fall back to a full
-// table (regular hints: probability about 2W*e^-64 per block).
+// iprfFiller is one block's bulk inverse: bin v holds the balls
+// [starts[v], starts[v+1]) and ball y belongs to hint P^-1(y).
 type iprfFiller struct {
-	rootLeft uint32 // balls in the lower half of the bins (the members)
-	tab      *feistelTables
-	coarse   []uint16
-	starts   []uint64
-	binOf    []uint16
+	tab    *packedRounds
+	domain uint32
+	v      uint
+	maskV  uint32
+	starts []uint32 // len 2W+1
 }
 
-func newBinIndex(tab *feistelTables, counts []uint32) *iprfFiller {
-	g := &iprfFiller{tab: tab}
-	d := int(tab.domain)
-	empty := false
-	for _, n := range counts {
-		empty = empty || n == 0
-	}
-	if empty || d < 1<<12 {
-		g.binOf = make([]uint16, d)
-		pos := 0
-		for v, n := range counts {
-			s := g.binOf[pos : pos+int(n)]
-			for i := range s {
-				s[i] = uint16(v)
-			}
-			pos += int(n)
-		}
-		return g
-	}
-	g.coarse = make([]uint16, (d+63)/64)
-	g.starts = make([]uint64, (d+63)/64)
-	pos := 0
-	for v, n := range counts {
-		if v > 0 {
-			g.starts[pos/64] |= 1 << (pos % 64)
-		}
-		pos += int(n)
-	}
-	bin := uint16(0)
-	for i := range g.coarse {
-		if i > 0 {
-			bin += uint16(bits.OnesCount64(g.starts[i-1]) - int(g.starts[i-1]&1))
-			bin += uint16(g.starts[i] & 1)
-		}
-		g.coarse[i] = bin
-	}
-	return g
-}
+func (g *iprfFiller) binStarts() []uint32 { return g.starts }
 
-func (g *iprfFiller) fill(lo uint32, dst []uint16) error {
-	if g.binOf != nil {
-		for i := range dst {
-			dst[i] = g.binOf[g.tab.perm(lo+uint32(i))]
-		}
-		return nil
-	}
-	g.fillBins(lo, dst, false)
-	return nil
-}
-
-// fillMembers is fill for hint generation: values of hints outside the
-// block's set (F >= W) are only guaranteed to be >= W, which saves the
-// ball -> bin lookup for half the hints.
-func (g *iprfFiller) fillMembers(lo uint32, dst []uint16) error {
-	if g.binOf != nil {
-		return g.fill(lo, dst)
-	}
-	g.fillBins(lo, dst, true)
-	return nil
-}
-
-func (g *iprfFiller) fillBins(lo uint32, dst []uint16, membersOnly bool) {
-	coarse, starts := g.coarse, g.starts
-	t := g.tab
-	v, mv, m := t.v, t.maskV, t.maskH
-	split := uint32(1<<32 - 1)
-	if membersOnly {
-		split = g.rootLeft
-	}
-	t0, t1, t2, t3, t4 := t.tab[0], t.tab[1], t.tab[2], t.tab[3], t.tab[4]
-	t5, t6, t7, t8, t9 := t.tab[5], t.tab[6], t.tab[7], t.tab[8], t.tab[9]
+// invert sets js[i] = P^-1(lo+i), eight lanes at a time so that the
+// dependent table loads of different balls overlap.
+func (g *iprfFiller) invert(lo uint32, js []uint32) {
+	t, v, mv := g.tab, g.v&31, g.maskV
+	pack := func(y uint32) uint32 { return (y>>v)<<20 | y&mv }
+	unpack := func(s uint32) uint32 { return (s>>20)<<v | s&halfMask }
 	i := 0
-	// Four independent PRP evaluations in registers, round by round, keep
-	// the table loads overlapped instead of one dependent chain at a time.
-	for ; i+4 <= len(dst); i += 4 {
-		x := lo + uint32(i)
-		l0, r0 := x>>v, x&mv
-		l1, r1 := (x+1)>>v, (x+1)&mv
-		l2, r2 := (x+2)>>v, (x+2)&mv
-		l3, r3 := (x+3)>>v, (x+3)&mv
-		l0, l1, l2, l3 = l0^uint32(t0[r0&m]), l1^uint32(t0[r1&m]), l2^uint32(t0[r2&m]), l3^uint32(t0[r3&m])
-		r0, r1, r2, r3 = r0^uint32(t1[l0&m]), r1^uint32(t1[l1&m]), r2^uint32(t1[l2&m]), r3^uint32(t1[l3&m])
-		l0, l1, l2, l3 = l0^uint32(t2[r0&m]), l1^uint32(t2[r1&m]), l2^uint32(t2[r2&m]), l3^uint32(t2[r3&m])
-		r0, r1, r2, r3 = r0^uint32(t3[l0&m]), r1^uint32(t3[l1&m]), r2^uint32(t3[l2&m]), r3^uint32(t3[l3&m])
-		l0, l1, l2, l3 = l0^uint32(t4[r0&m]), l1^uint32(t4[r1&m]), l2^uint32(t4[r2&m]), l3^uint32(t4[r3&m])
-		r0, r1, r2, r3 = r0^uint32(t5[l0&m]), r1^uint32(t5[l1&m]), r2^uint32(t5[l2&m]), r3^uint32(t5[l3&m])
-		l0, l1, l2, l3 = l0^uint32(t6[r0&m]), l1^uint32(t6[r1&m]), l2^uint32(t6[r2&m]), l3^uint32(t6[r3&m])
-		r0, r1, r2, r3 = r0^uint32(t7[l0&m]), r1^uint32(t7[l1&m]), r2^uint32(t7[l2&m]), r3^uint32(t7[l3&m])
-		l0, l1, l2, l3 = l0^uint32(t8[r0&m]), l1^uint32(t8[r1&m]), l2^uint32(t8[r2&m]), l3^uint32(t8[r3&m])
-		r0, r1, r2, r3 = r0^uint32(t9[l0&m]), r1^uint32(t9[l1&m]), r2^uint32(t9[l2&m]), r3^uint32(t9[l3&m])
-		ys := [4]uint32{l0<<v | r0, l1<<v | r1, l2<<v | r2, l3<<v | r3}
-		d := dst[i : i+4 : i+4]
-		for k, y := range ys {
-			for y >= t.domain {
-				y = t.permOnce(y)
+	for ; i+8 <= len(js); i += 8 {
+		y := lo + uint32(i)
+		a, b, c, d := pack(y), pack(y+1), pack(y+2), pack(y+3)
+		e, f, g, h := pack(y+4), pack(y+5), pack(y+6), pack(y+7)
+		for r := feistelRounds/2 - 1; r >= 0; r-- {
+			a, b, c, d = oddRound4(&t.odd[r], a, b, c, d)
+			e, f, g, h = oddRound4(&t.odd[r], e, f, g, h)
+			a, b, c, d = evenRound4(&t.even[r], a, b, c, d)
+			e, f, g, h = evenRound4(&t.even[r], e, f, g, h)
+		}
+		o := js[i : i+8 : i+8]
+		o[0], o[1], o[2], o[3] = unpack(a), unpack(b), unpack(c), unpack(d)
+		o[4], o[5], o[6], o[7] = unpack(e), unpack(f), unpack(g), unpack(h)
+	}
+	for ; i < len(js); i++ {
+		js[i] = unpack(t.invPacked(pack(lo + uint32(i))))
+	}
+	// Cycle-walk the values that left the domain (none when it is a power
+	// of two).
+	for i, x := range js {
+		for x >= g.domain {
+			x = unpack(t.invPacked(pack(x)))
+		}
+		js[i] = x
+	}
+}
+
+// fill scatters every ball's bin to its hint: one inversion per hint and
+// no ball -> bin search. Concurrent calls are safe (their own scratch).
+func (g *iprfFiller) fill(lo uint32, dst []uint16) error {
+	all := dst
+	if lo != 0 || len(dst) != int(g.domain) {
+		all = make([]uint16, g.domain)
+	}
+	js := make([]uint32, min(g.domain, 1024))
+	v := uint32(0)
+	for y0 := uint32(0); y0 < g.domain; y0 += uint32(len(js)) {
+		run := js[:min(uint32(len(js)), g.domain-y0)]
+		g.invert(y0, run)
+		for i, j := range run {
+			for g.starts[v+1] <= y0+uint32(i) {
+				v++
 			}
-			if y >= split {
-				d[k] = 0xffff
-				continue
-			}
-			d[k] = coarse[y/64] + uint16(bits.OnesCount64(starts[y/64]&(2<<(y%64)-1)&^1))
+			all[j] = uint16(v)
 		}
 	}
-	for ; i < len(dst); i++ {
-		y := t.perm(lo + uint32(i))
-		if y >= split {
-			dst[i] = 0xffff
-			continue
-		}
-		dst[i] = coarse[y/64] + uint16(bits.OnesCount64(starts[y/64]&(2<<(y%64)-1)&^1))
+	if lo != 0 || len(dst) != int(g.domain) {
+		copy(dst, all[lo:])
 	}
+	return nil
 }
 
 // binomialHalf samples Binomial(n, 1/2) exactly from PRF output: n <= 128

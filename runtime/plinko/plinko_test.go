@@ -80,18 +80,22 @@ func TestOffsetFunctions(t *testing.T) {
 					if err := fl.fill(0, vals); err != nil {
 						t.Fatal(err)
 					}
-					if fm, ok := fl.(interface {
-						fillMembers(uint32, []uint16) error
-					}); ok {
-						mem := make([]uint16, domain)
-						if err := fm.fillMembers(0, mem); err != nil {
-							t.Fatal(err)
-						}
-						for j := range mem {
-							in := int(vals[j])&(2*p.W-1) < p.W
-							if in && mem[j] != vals[j] || !in && int(mem[j])&(2*p.W-1) < p.W {
-								t.Fatalf("%v: fillMembers disagrees at hint %d", k, j)
+					if inv, ok := fl.(ballInverter); ok {
+						// The bulk inverse: ball y of bin v belongs to a hint
+						// j with F(a, j) = v, and every hint has one ball.
+						st := inv.binStarts()
+						js := make([]uint32, domain)
+						inv.invert(0, js)
+						seen := make([]bool, domain)
+						v := 0
+						for y, j := range js {
+							for int(st[v+1]) <= y {
+								v++
 							}
+							if seen[j] || int(vals[j])&(2*p.W-1) != v {
+								t.Fatalf("%v: ball %d inverts to hint %d (seen %v), value %d, want bin %d", k, y, j, seen[j], vals[j], v)
+							}
+							seen[j] = true
 						}
 					}
 					part := make([]uint16, domain/3)
