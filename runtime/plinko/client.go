@@ -323,16 +323,6 @@ func (c *Client) hintInit(r io.Reader, progress func(done, total uint64)) error 
 	return nil
 }
 
-// ballInverter is the iPRF's bulk path: hint generation inverts the
-// member balls instead of evaluating every hint.
-type ballInverter interface {
-	// binStarts: value v (v < 2W) is F(a, j) for exactly the hints j of
-	// the balls [s[v], s[v+1]).
-	binStarts() []uint32
-	// invert sets js[i] to the hint of ball lo+i.
-	invert(lo uint32, js []uint32)
-}
-
 // hintScratch is one HintInit worker's buffers.
 type hintScratch struct {
 	vals []uint16 // AES-PRF: the offsets of a chunk of hints
@@ -355,14 +345,20 @@ func bucketShift(words int) uint {
 }
 
 func (c *Client) initBlock(a uint32, blk []uint64, scr []hintScratch, bvals []uint16) error {
-	fr, err := c.reg.prepare(a)
-	if err != nil {
-		return err
-	}
-	if inv, ok := fr.(ballInverter); ok {
-		c.initRegularInverse(inv, blk, scr)
-	} else if err := c.initRegular(fr, blk, scr); err != nil {
-		return err
+	if ip, ok := c.reg.(*iprf); ok {
+		g, err := ip.prepareMembers(a)
+		if err != nil {
+			return err
+		}
+		c.initRegularInverse(g, blk, scr)
+	} else {
+		fr, err := c.reg.prepare(a)
+		if err != nil {
+			return err
+		}
+		if err := c.initRegular(fr, blk, scr); err != nil {
+			return err
+		}
 	}
 	return c.initBackups(a, blk, bvals)
 }
@@ -388,9 +384,9 @@ func parallel(n int, f func(w int)) {
 // parities would miss the cache (8 MiB of them), so the (hint, offset)
 // pairs go through buckets that each cover a cache-sized range of
 // parities. Workers split the balls, then the buckets.
-func (c *Client) initRegularInverse(inv ballInverter, blk []uint64, scr []hintScratch) {
-	st := inv.binStarts()
-	members := st[c.p.W]
+func (c *Client) initRegularInverse(inv *iprfFiller, blk []uint64, scr []hintScratch) {
+	st := inv.starts
+	members := st[len(st)-1]
 	shift := bucketShift(c.words)
 	workers := len(scr)
 	parallel(workers, func(w int) {
@@ -414,7 +410,7 @@ func (c *Client) initRegularInverse(inv ballInverter, blk []uint64, scr []hintSc
 
 // scatter inverts the balls [lo, hi) and files each (hint, bin) pair in
 // the hint's bucket.
-func (s *hintScratch) scatter(inv ballInverter, st []uint32, lo, hi uint32, shift uint) {
+func (s *hintScratch) scatter(inv *iprfFiller, st []uint32, lo, hi uint32, shift uint) {
 	v := uint32(sort.Search(len(st)-1, func(v int) bool { return st[v+1] > lo })) // bin of ball lo
 	for y0 := lo; y0 < hi; y0 += ballRun {
 		js := s.js[:min(ballRun, hi-y0)]

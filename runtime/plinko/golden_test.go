@@ -146,6 +146,11 @@ func TestHintsGolden(t *testing.T) {
 		{1<<16 + 3, 16, nil, "52c3f2a1610452a9"},
 		{1000, 8, []Option{WithBackups(50)}, "23306758c6bfb217"},
 		{5, 16, []Option{WithBackups(7)}, "3f9c6149030df556"},
+		// Small lambda: levels below the cached ones (hint generation
+		// samples only their lower half); 9472 hints cycle-walk.
+		{5000, 8, []Option{WithLambda(16), WithBackups(100)}, "94c9197b3a54d964"},
+		{5000, 16, []Option{WithLambda(37), WithBackups(100)}, "cbaa6fa0abcc9c16"},
+		{1 << 18, 8, []Option{WithLambda(8), WithBackups(300)}, "2fb1404df02a56b2"},
 	} {
 		t.Run(fmt.Sprintf("n=%d/entry=%d", tc.n, tc.entry), func(t *testing.T) {
 			p, err := NewParams(tc.n, tc.entry, tc.opts...)

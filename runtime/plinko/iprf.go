@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
+	"slices"
 	"sync"
 )
 
@@ -86,11 +87,23 @@ func (f *iprf) blockCacheFor(a uint32) *blockCache {
 	if bc := f.cache[a]; bc != nil {
 		return bc
 	}
-	bc := &blockCache{}
 	raw, err := f.roundWords(a)
 	if err != nil {
 		return nil
 	}
+	_, counts, err := f.sampleTree(a, f.cacheLevels, false)
+	if err != nil {
+		return nil
+	}
+	bc := f.newBlockCache(raw, counts)
+	f.cache[a] = bc
+	return bc
+}
+
+// newBlockCache builds a block's cache from its round words and the ball
+// counts of the nodes of level cacheLevels.
+func (f *iprf) newBlockCache(raw []byte, counts []uint32) *blockCache {
+	bc := &blockCache{starts: prefixStarts(counts)}
 	for r := range feistelRounds {
 		size, mask := 1<<f.v, f.maskU
 		if r%2 == 1 {
@@ -102,12 +115,6 @@ func (f *iprf) blockCacheFor(a uint32) *blockCache {
 		}
 		bc.tab[r] = t
 	}
-	_, counts, err := f.sampleTree(a, f.cacheLevels)
-	if err != nil {
-		return nil
-	}
-	bc.starts = prefixStarts(counts)
-	f.cache[a] = bc
 	return bc
 }
 
@@ -121,29 +128,47 @@ func (f *iprf) roundWords(a uint32) ([]byte, error) {
 }
 
 // sampleTree samples the top depth levels of block a's tree in one
-// keystream request: the left count of every node (heap order) and the
-// ball counts of the nodes below the last level.
-func (f *iprf) sampleTree(a uint32, depth int) (left, counts []uint32, err error) {
+// keystream request and returns the ball counts of the nodes below the
+// last level (heap order: node t of level l draws block 2^l-1+t) and a
+// copy of the counts of level cacheLevels (when depth reaches it). With
+// lower, the levels at and below cacheLevels are sampled only in the lower
+// half of the tree (the hints' members), and the counts of the upper half
+// are left zero.
+func (f *iprf) sampleTree(a uint32, depth int, lower bool) (counts, cached []uint32, err error) {
 	nodes := 1<<depth - 1
+	if lower && depth > f.cacheLevels {
+		nodes = 1<<(depth-1) - 1 + 1<<(depth-2) // up to the last level's lower half
+	}
 	buf := make([]byte, 16*nodes)
 	if err := f.prf.fill(f.tagS, 0, 0, a, 0, buf); err != nil {
 		return nil, nil, err
 	}
-	left = make([]uint32, nodes)
-	counts = []uint32{f.domain}
+	counts = make([]uint32, 1, 1<<depth)
+	counts[0] = f.domain
+	next := make([]uint32, 0, 1<<depth)
 	for l := 0; l < depth; l++ {
-		next := make([]uint32, 2*len(counts))
-		for t, n := range counts {
+		if l == f.cacheLevels {
+			cached = slices.Clone(counts)
+		}
+		width := len(counts)
+		if lower && l >= f.cacheLevels {
+			width /= 2
+		}
+		next = next[:2*len(counts)]
+		clear(next)
+		for t, n := range counts[:width] {
 			h := 1<<l - 1 + t
 			lo := binary.LittleEndian.Uint64(buf[16*h:])
 			hi := binary.LittleEndian.Uint64(buf[16*h+8:])
 			s := f.splitWith(a, l, uint32(t), n, lo, hi)
-			left[h] = s
 			next[2*t], next[2*t+1] = s, n-s
 		}
-		counts = next
+		counts, next = next, counts
 	}
-	return left, counts, nil
+	if depth == f.cacheLevels {
+		cached = counts
+	}
+	return counts, cached, nil
 }
 
 func prefixStarts(counts []uint32) []uint32 {
@@ -438,39 +463,31 @@ func evenRound4(t *[1 << maxHalf]uint32, a, b, c, d uint32) (uint32, uint32, uin
 }
 
 // prepare samples block a's whole tree and fetches its round tables (one
-// keystream request each) and fills the block's cache on the way. The
-// filler inverts the PRP in bulk and walks the balls in order, so that
-// hint generation needs no ball -> bin search. It is valid until the next
-// prepare.
-func (f *iprf) prepare(a uint32) (filler, error) {
+// keystream request each). The filler inverts the PRP in bulk and walks
+// the balls in order, so that no ball -> bin search is needed. It is valid
+// until the next prepare or prepareMembers.
+func (f *iprf) prepare(a uint32) (filler, error) { return f.prepareBulk(a, false) }
+
+// prepareMembers is prepare for hint generation: only the lower W bins
+// (the members of the block) are sampled below the cached levels, which
+// saves about a third of the binomials; the block's cache is filled on
+// the way.
+func (f *iprf) prepareMembers(a uint32) (*iprfFiller, error) { return f.prepareBulk(a, true) }
+
+func (f *iprf) prepareBulk(a uint32, lower bool) (*iprfFiller, error) {
 	raw, err := f.roundWords(a)
 	if err != nil {
 		return nil, err
 	}
-	_, counts, err := f.sampleTree(a, f.levels)
+	counts, cached, err := f.sampleTree(a, f.levels, lower)
 	if err != nil {
 		return nil, err
 	}
 	if f.cache != nil && int(a) < len(f.cache) && f.cache[a] == nil {
-		// Level cacheLevels node t holds the bins below it.
-		k := 1 << (f.levels - f.cacheLevels)
-		lc := make([]uint32, len(counts)/k)
-		for i, n := range counts {
-			lc[i/k] += n
-		}
-		bc := &blockCache{starts: prefixStarts(lc)}
-		for r := range feistelRounds {
-			size, mask := 1<<f.v, f.maskU
-			if r%2 == 1 {
-				size, mask = 1<<f.u, f.maskV
-			}
-			t := make([]uint16, size)
-			for i := range t {
-				t[i] = uint16(binary.LittleEndian.Uint32(raw[4*(uint32(r)*f.stride+uint32(i)):]) & mask)
-			}
-			bc.tab[r] = t
-		}
-		f.cache[a] = bc
+		f.cache[a] = f.newBlockCache(raw, cached)
+	}
+	if lower {
+		counts = counts[:f.w]
 	}
 	return &iprfFiller{tab: f.packTables(raw), domain: f.domain, v: f.v, maskV: f.maskV,
 		starts: prefixStarts(counts)}, nil
@@ -483,10 +500,8 @@ type iprfFiller struct {
 	domain uint32
 	v      uint
 	maskV  uint32
-	starts []uint32 // len 2W+1
+	starts []uint32 // len 2W+1 (W+1 from prepareMembers)
 }
-
-func (g *iprfFiller) binStarts() []uint32 { return g.starts }
 
 // invert sets js[i] = P^-1(lo+i), eight lanes at a time so that the
 // dependent table loads of different balls overlap.

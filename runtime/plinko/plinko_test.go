@@ -80,10 +80,10 @@ func TestOffsetFunctions(t *testing.T) {
 					if err := fl.fill(0, vals); err != nil {
 						t.Fatal(err)
 					}
-					if inv, ok := fl.(ballInverter); ok {
+					if inv, ok := fl.(*iprfFiller); ok {
 						// The bulk inverse: ball y of bin v belongs to a hint
 						// j with F(a, j) = v, and every hint has one ball.
-						st := inv.binStarts()
+						st := inv.starts
 						js := make([]uint32, domain)
 						inv.invert(0, js)
 						seen := make([]bool, domain)
