@@ -50,6 +50,13 @@ type session struct {
 	epoch       uint64
 	block       uint64
 	blockHash   [32]byte
+
+	// The journal (JournalStore): records appended after the saved state
+	// named base. full: the next save must be a whole state.
+	base         [32]byte
+	seq          uint32
+	journalBytes int
+	full         bool
 }
 
 // New returns a client; it does no I/O (Sync or Lookup do).
@@ -195,12 +202,54 @@ func (c *Client) load(ctx context.Context) error {
 		return nil
 	}
 	s, err := restore(b, c.plinkoOptions()...)
+	if err == nil {
+		err = c.replayJournal(ctx, s)
+	}
 	if err != nil {
 		c.log.Warn("discarding saved client state", "err", err)
 		return nil
 	}
 	c.s = s
 	c.publish()
+	return nil
+}
+
+// replayJournal applies the records appended after the saved state. Records
+// of an older state (a crash between a whole save and clearing the journal)
+// are skipped; a record of this state that is missing, damaged or does not
+// apply fails the whole state, since hints its queries consumed could
+// otherwise be used again.
+func (c *Client) replayJournal(ctx context.Context, s *session) error {
+	js, ok := c.store.(JournalStore)
+	if !ok {
+		return nil
+	}
+	recs, err := js.Journal(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the journal: %w", err)
+	}
+	for _, b := range recs {
+		r, err := unmarshalJournalRecord(b)
+		if err != nil {
+			return err
+		}
+		if r.Base != s.base {
+			s.full = true // stale records: the next save rewrites and clears them
+			continue
+		}
+		if r.Seq != s.seq {
+			return fmt.Errorf("journal record %d where %d was due: %w", r.Seq, s.seq, ErrCorruptState)
+		}
+		if err := s.pl.ApplyJournal(r.Plinko); err != nil {
+			return fmt.Errorf("replaying journal record %d: %w: %w", r.Seq, err, ErrCorruptState)
+		}
+		if s.pl.Epoch() != r.Epoch {
+			return fmt.Errorf("journal record %d: hints at epoch %d, record says %d: %w", r.Seq, s.pl.Epoch(), r.Epoch, ErrCorruptState)
+		}
+		s.epoch, s.block, s.blockHash = r.Epoch, r.Block, r.BlockHash
+		s.seq++
+		s.journalBytes += len(b)
+	}
 	return nil
 }
 
@@ -226,6 +275,7 @@ func restore(b []byte, opts ...plinko.ClientOption) (*session, error) {
 	}
 	s.pl = pl
 	s.epoch, s.block, s.blockHash = saved.Epoch, saved.Block, saved.BlockHash
+	s.base = saved.id
 	return s, nil
 }
 
@@ -449,8 +499,45 @@ func (c *Client) applyDelta(d *dataset.Delta) error {
 }
 
 // save persists the session. Called before every query is sent, so hints
-// that a query consumed are never reused after a crash.
+// that a query consumed are never reused after a crash. With a JournalStore
+// it appends the changes since the last save (a lookup: a few hundred
+// bytes); the whole state is written when the journal cannot hold them
+// (fresh hints) or has grown past maxJournalBytes.
 func (c *Client) save(ctx context.Context) error {
+	s := c.s
+	js, ok := c.store.(JournalStore)
+	if !ok || s.full || s.journalBytes >= maxJournalBytes {
+		return c.saveFull(ctx)
+	}
+	rec, ok := s.pl.TakeJournal()
+	if !ok {
+		return c.saveFull(ctx)
+	}
+	if rec == nil {
+		c.publish()
+		return nil
+	}
+	r := journalRecord{Base: s.base, Seq: s.seq, Epoch: s.epoch, Block: s.block, BlockHash: s.blockHash, Plinko: rec}
+	b := r.marshal()
+	if s.journalBytes+len(b) > maxJournalBytes {
+		return c.saveFull(ctx) // the whole state holds these changes too
+	}
+	if err := js.Append(ctx, b); err != nil {
+		s.full = true // the changes taken are only in memory now
+		return fmt.Errorf("%w: %w", ErrStorage, err)
+	}
+	s.seq++
+	s.journalBytes += len(b)
+	c.publish()
+	return nil
+}
+
+// maxJournalBytes bounds the journal between whole saves, and with it the
+// replay on load (mostly delta batches: about 24 bytes per changed entry).
+var maxJournalBytes = 1 << 20 // a var so that tests can force compaction
+
+// saveFull writes the whole state; the journal restarts after it.
+func (c *Client) saveFull(ctx context.Context) error {
 	s := c.s
 	hints, err := s.pl.MarshalBinary()
 	if err != nil {
@@ -458,8 +545,11 @@ func (c *Client) save(ctx context.Context) error {
 	}
 	st := savedState{Manifest: s.manifestRaw, Epoch: s.epoch, Block: s.block, BlockHash: s.blockHash, Hints: hints}
 	if err := c.store.Save(ctx, st.marshal()); err != nil {
+		s.full = true
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
+	s.pl.Checkpoint()
+	s.base, s.seq, s.journalBytes, s.full = st.id, 0, 0, false
 	c.publish()
 	return nil
 }

@@ -242,7 +242,8 @@ func TestStateAcrossRestarts(t *testing.T) {
 }
 
 // TestQueryPersistedBeforeSend checks at the server, while the query is in
-// flight, that the saved state already has the query's hints consumed.
+// flight, that the saved state (state + journal) already has the query's
+// hints consumed, and that the journal, not the whole state, carried it.
 func TestQueryPersistedBeforeSend(t *testing.T) {
 	ctx := context.Background()
 	e := newTestEnv(t, 500)
@@ -251,25 +252,50 @@ func TestQueryPersistedBeforeSend(t *testing.T) {
 	if err := c.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	before, err := store.Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := e.savedHints(store)
+	stateBefore, _ := store.Load(ctx)
 	var during []byte
-	e.onQuery = func() { during, _ = store.Load(ctx) }
+	var duringRecs int
+	e.onQuery = func() {
+		during = e.savedHints(store)
+		recs, _ := store.Journal(ctx)
+		duringRecs = len(recs)
+	}
 	e.checkLookup(c, e.accounts[2], true)
-	after, _ := store.Load(ctx)
+	after := e.savedHints(store)
 	if during == nil || bytes.Equal(during, before) {
-		t.Fatal("the state on disk while the query was in flight is the state from before the query")
+		t.Fatal("the state saved while the query was in flight is the state from before the query")
 	}
 	if bytes.Equal(during, after) {
 		t.Fatal("state not saved after reconstruction")
 	}
-	// What was on disk during the query is usable: a crash then loses the
-	// query's hints but restores a consistent client.
-	if _, err := restore(during); err != nil {
-		t.Fatalf("state saved before sending does not load: %v", err)
+	if stateAfter, _ := store.Load(ctx); !bytes.Equal(stateAfter, stateBefore) {
+		t.Fatal("a lookup rewrote the whole state; the journal should carry it")
 	}
+	if recs, _ := store.Journal(ctx); duringRecs != 1 || len(recs) != 2 {
+		t.Fatalf("journal records: %d while the query was in flight, %d after; want 1 and 2", duringRecs, len(recs))
+	}
+	// The saved client goes on working after a restart (journal replayed).
+	c2 := e.newClient(store)
+	e.checkLookup(c2, e.accounts[3], true)
+	if got := e.savedHints(store); bytes.Equal(got, after) {
+		t.Fatal("the restarted client's lookup was not saved")
+	}
+}
+
+// savedHints is what a client restarted from store would hold: the plinko
+// state after replaying the journal.
+func (e *testEnv) savedHints(store Store) []byte {
+	e.t.Helper()
+	c := e.newClient(store)
+	if err := c.load(context.Background()); err != nil || c.s == nil {
+		e.t.Fatalf("loading the saved client: %v", err)
+	}
+	b, err := c.s.pl.MarshalBinary()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return b
 }
 
 func TestResyncAfterPruning(t *testing.T) {

@@ -14,6 +14,8 @@ type savedState struct {
 	Block     uint64
 	BlockHash [32]byte
 	Hints     []byte // plinko.Client.MarshalBinary
+
+	id [32]byte // stateID, set by marshal and unmarshalState
 }
 
 // State encoding, little-endian:
@@ -47,6 +49,7 @@ func (s *savedState) marshal() []byte {
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(s.Hints)))
 	sum := sha256.Sum256(b)
 	b = append(b, sum[:]...)
+	s.id = stateID(sum[:], s.Hints)
 	return append(b, s.Hints...)
 }
 
@@ -76,7 +79,7 @@ func unmarshalState(b []byte) (*savedState, error) {
 	if got := sha256.Sum256(head); string(got[:]) != string(sum) {
 		return fail("sha256 mismatch")
 	}
-	s := &savedState{}
+	s := &savedState{id: stateID(sum, b[len(head)+sha256.Size:])}
 	s.Epoch = binary.LittleEndian.Uint64(p[4:])
 	s.Block = binary.LittleEndian.Uint64(p[12:])
 	copy(s.BlockHash[:], p[20:52])
@@ -87,4 +90,86 @@ func unmarshalState(b []byte) (*savedState, error) {
 	}
 	s.Hints = append([]byte(nil), hints...)
 	return s, nil
+}
+
+// stateID names a saved state for the journal records that follow it: the
+// header's sha256 (manifest, epoch, block) with the hints' own sha256
+// trailer, so no multi-MiB hashing is needed to compute it.
+func stateID(headSum, hints []byte) [32]byte {
+	h := sha256.New()
+	h.Write(headSum)
+	if len(hints) >= sha256.Size {
+		h.Write(hints[len(hints)-sha256.Size:])
+	}
+	return [32]byte(h.Sum(nil))
+}
+
+// journalRecord is one entry of a JournalStore: what changed after the
+// state named Base (the Seq-th record after it), the position the hints
+// reached, and the plinko journal record (plinko.Client.TakeJournal).
+type journalRecord struct {
+	Base      [32]byte
+	Seq       uint32
+	Epoch     uint64
+	Block     uint64
+	BlockHash [32]byte
+	Plinko    []byte
+}
+
+// Journal record encoding, little-endian:
+//
+//	magic "PLKOCLJR" | version u32 | base [32] | seq u32 | epoch u64 | block u64
+//	| block hash [32] | plinko record length u32 | plinko record | sha256 of all before [32]
+const (
+	journalMagic   = "PLKOCLJR"
+	journalVersion = 1
+	journalFixed   = len(journalMagic) + 4 + 32 + 4 + 8 + 8 + 32 + 4
+)
+
+func (r *journalRecord) marshal() []byte {
+	b := make([]byte, 0, journalFixed+len(r.Plinko)+sha256.Size)
+	b = append(b, journalMagic...)
+	b = binary.LittleEndian.AppendUint32(b, journalVersion)
+	b = append(b, r.Base[:]...)
+	b = binary.LittleEndian.AppendUint32(b, r.Seq)
+	b = binary.LittleEndian.AppendUint64(b, r.Epoch)
+	b = binary.LittleEndian.AppendUint64(b, r.Block)
+	b = append(b, r.BlockHash[:]...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(r.Plinko)))
+	b = append(b, r.Plinko...)
+	sum := sha256.Sum256(b)
+	return append(b, sum[:]...)
+}
+
+// unmarshalJournalRecord decodes and verifies one record; any malformed
+// input is an error wrapping ErrCorruptState, never a panic.
+func unmarshalJournalRecord(b []byte) (*journalRecord, error) {
+	fail := func(what string) (*journalRecord, error) {
+		return nil, fmt.Errorf("decoding journal record: %s: %w", what, ErrCorruptState)
+	}
+	if len(b) < journalFixed+sha256.Size {
+		return fail("too short")
+	}
+	body, sum := b[:len(b)-sha256.Size], b[len(b)-sha256.Size:]
+	if got := sha256.Sum256(body); string(got[:]) != string(sum) {
+		return fail("sha256 mismatch")
+	}
+	if string(body[:len(journalMagic)]) != journalMagic {
+		return fail("bad magic")
+	}
+	p := body[len(journalMagic):]
+	if v := binary.LittleEndian.Uint32(p); v != journalVersion {
+		return fail(fmt.Sprintf("version %d, want %d", v, journalVersion))
+	}
+	r := &journalRecord{}
+	copy(r.Base[:], p[4:36])
+	r.Seq = binary.LittleEndian.Uint32(p[36:])
+	r.Epoch = binary.LittleEndian.Uint64(p[40:])
+	r.Block = binary.LittleEndian.Uint64(p[48:])
+	copy(r.BlockHash[:], p[56:88])
+	if n := binary.LittleEndian.Uint32(p[88:]); uint64(n) != uint64(len(p)-92) {
+		return fail("plinko record length does not match")
+	}
+	r.Plinko = append([]byte(nil), p[92:]...)
+	return r, nil
 }

@@ -48,14 +48,26 @@ function tx(mode, fn) {
     t.onabort = () => reject(storageError(t.error, 'IndexedDB ' + mode + ' aborted'));
   }));
 }
+// The journal (small records appended after the state, so that a lookup
+// does not rewrite MiBs): keys key#j#0000000000, key#j#0000000001, ... in the
+// same store; a save replaces the state and deletes them in one transaction.
+const journalRange = (key) => IDBKeyRange.bound(key + '#j#', key + '#j#\uffff');
 self.plinkoStore = {
   load: (key) => tx('readonly', (s, set) => {
     const r = s.get(key);
     r.onsuccess = () => set(r.result instanceof ArrayBuffer ? new Uint8Array(r.result) : (r.result || null));
   }),
   // bytes is a fresh Uint8Array the Go side made for us; store its buffer.
-  save: (key, bytes) => tx('readwrite', (s) => { s.put(bytes.buffer, key); }),
-  remove: (key) => tx('readwrite', (s) => { s.delete(key); }),
+  save: (key, bytes) => tx('readwrite', (s) => { s.put(bytes.buffer, key); s.delete(journalRange(key)); }),
+  append: (key, bytes) => tx('readwrite', (s) => {
+    const n = s.count(journalRange(key));
+    n.onsuccess = () => s.put(bytes.buffer, key + '#j#' + String(n.result).padStart(10, '0'));
+  }),
+  journal: (key) => tx('readonly', (s, set) => {
+    const r = s.getAll(journalRange(key));
+    r.onsuccess = () => set(r.result.map((b) => new Uint8Array(b)));
+  }),
+  remove: (key) => tx('readwrite', (s) => { s.delete(key); s.delete(journalRange(key)); }),
 };
 
 // WebCrypto AES-CTR keystream, byte for byte what Go's cipher.NewCTR over a

@@ -6,15 +6,21 @@ import (
 	"context"
 	"fmt"
 	"syscall/js"
+
+	"github.com/plinko-pir/plinko/runtime/client"
 )
 
-// idbStore is a client.Store in IndexedDB (through worker.js's plinkoStore):
-// one record, replaced in one transaction, so a load sees the old or the new
-// state and never a mix. The state carries its own sha256 (the client
-// verifies it), so a damaged record is refused there and rebuilt.
+// idbStore is a client.JournalStore in IndexedDB (through worker.js's
+// plinkoStore): the state is one record, replaced (and its journal records
+// deleted) in one transaction, so a load sees the old or the new state and
+// never a mix; journal records are appended one transaction each. State and
+// records carry their own sha256 (the client verifies them), so a damaged one
+// is refused there and the hints rebuilt.
 type idbStore struct {
 	key string
 }
+
+var _ client.JournalStore = (*idbStore)(nil)
 
 func (s *idbStore) Load(ctx context.Context) ([]byte, error) {
 	v, err := await(ctx, js.Global().Get("plinkoStore").Call("load", s.key))
@@ -38,7 +44,33 @@ func (s *idbStore) Save(ctx context.Context, state []byte) error {
 	return nil
 }
 
-// Remove deletes the saved state.
+// Append adds one journal record after the state, in its own transaction
+// (a record is stored whole or not at all).
+func (s *idbStore) Append(ctx context.Context, rec []byte) error {
+	u8 := js.Global().Get("Uint8Array").New(len(rec))
+	js.CopyBytesToJS(u8, rec)
+	if _, err := await(ctx, js.Global().Get("plinkoStore").Call("append", s.key, u8)); err != nil {
+		return fmt.Errorf("appending to IndexedDB: %w", err)
+	}
+	return nil
+}
+
+// Journal returns the records appended since the last Save, in order.
+func (s *idbStore) Journal(ctx context.Context) ([][]byte, error) {
+	v, err := await(ctx, js.Global().Get("plinkoStore").Call("journal", s.key))
+	if err != nil {
+		return nil, fmt.Errorf("reading the journal from IndexedDB: %w", err)
+	}
+	recs := make([][]byte, v.Length())
+	for i := range recs {
+		u8 := v.Index(i)
+		recs[i] = make([]byte, u8.Get("length").Int())
+		js.CopyBytesToGo(recs[i], u8)
+	}
+	return recs, nil
+}
+
+// Remove deletes the saved state and its journal.
 func (s *idbStore) Remove(ctx context.Context) error {
 	if _, err := await(ctx, js.Global().Get("plinkoStore").Call("remove", s.key)); err != nil {
 		return fmt.Errorf("deleting from IndexedDB: %w", err)
