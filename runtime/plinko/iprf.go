@@ -490,7 +490,7 @@ func (f *iprf) prepareBulk(a uint32, lower bool) (*iprfFiller, error) {
 		counts = counts[:f.w]
 	}
 	return &iprfFiller{tab: f.packTables(raw), domain: f.domain, v: f.v, maskV: f.maskV,
-		starts: prefixStarts(counts)}, nil
+		starts: prefixStarts(counts), pow2: f.domain == 1<<(f.u+f.v)}, nil
 }
 
 // iprfFiller is one block's bulk inverse: bin v holds the balls
@@ -501,37 +501,66 @@ type iprfFiller struct {
 	v      uint
 	maskV  uint32
 	starts []uint32 // len 2W+1 (W+1 from prepareMembers)
+	pow2   bool     // domain is 2^(u+v): no cycle-walking
 }
 
 // invert sets js[i] = P^-1(lo+i), eight lanes at a time so that the
 // dependent table loads of different balls overlap.
 func (g *iprfFiller) invert(lo uint32, js []uint32) {
 	t, v, mv := g.tab, g.v&31, g.maskV
-	pack := func(y uint32) uint32 { return (y>>v)<<20 | y&mv }
-	unpack := func(s uint32) uint32 { return (s>>20)<<v | s&halfMask }
 	i := 0
 	for ; i+8 <= len(js); i += 8 {
 		y := lo + uint32(i)
-		a, b, c, d := pack(y), pack(y+1), pack(y+2), pack(y+3)
-		e, f, g, h := pack(y+4), pack(y+5), pack(y+6), pack(y+7)
-		for r := feistelRounds/2 - 1; r >= 0; r-- {
-			a, b, c, d = oddRound4(&t.odd[r], a, b, c, d)
-			e, f, g, h = oddRound4(&t.odd[r], e, f, g, h)
-			a, b, c, d = evenRound4(&t.even[r], a, b, c, d)
-			e, f, g, h = evenRound4(&t.even[r], e, f, g, h)
+		if y&mv+7 > mv { // the eight balls do not share their high half
+			for k := range uint32(8) {
+				js[i+int(k)] = t.invPacked((y+k)>>v<<20 | (y+k)&mv)
+			}
+			continue
 		}
+		// Eight consecutive balls with the same high half pack to
+		// consecutive states.
+		a := (y>>v)<<20 | y&mv
+		b, c, d, e, f, g, h := a+1, a+2, a+3, a+4, a+5, a+6, a+7
+		// Unrolled: constant table offsets, no loop counter to spill.
+		a, b, c, d = oddRound4(&t.odd[4], a, b, c, d)
+		e, f, g, h = oddRound4(&t.odd[4], e, f, g, h)
+		a, b, c, d = evenRound4(&t.even[4], a, b, c, d)
+		e, f, g, h = evenRound4(&t.even[4], e, f, g, h)
+		a, b, c, d = oddRound4(&t.odd[3], a, b, c, d)
+		e, f, g, h = oddRound4(&t.odd[3], e, f, g, h)
+		a, b, c, d = evenRound4(&t.even[3], a, b, c, d)
+		e, f, g, h = evenRound4(&t.even[3], e, f, g, h)
+		a, b, c, d = oddRound4(&t.odd[2], a, b, c, d)
+		e, f, g, h = oddRound4(&t.odd[2], e, f, g, h)
+		a, b, c, d = evenRound4(&t.even[2], a, b, c, d)
+		e, f, g, h = evenRound4(&t.even[2], e, f, g, h)
+		a, b, c, d = oddRound4(&t.odd[1], a, b, c, d)
+		e, f, g, h = oddRound4(&t.odd[1], e, f, g, h)
+		a, b, c, d = evenRound4(&t.even[1], a, b, c, d)
+		e, f, g, h = evenRound4(&t.even[1], e, f, g, h)
+		a, b, c, d = oddRound4(&t.odd[0], a, b, c, d)
+		e, f, g, h = oddRound4(&t.odd[0], e, f, g, h)
+		a, b, c, d = evenRound4(&t.even[0], a, b, c, d)
+		e, f, g, h = evenRound4(&t.even[0], e, f, g, h)
 		o := js[i : i+8 : i+8]
-		o[0], o[1], o[2], o[3] = unpack(a), unpack(b), unpack(c), unpack(d)
-		o[4], o[5], o[6], o[7] = unpack(e), unpack(f), unpack(g), unpack(h)
+		o[0], o[1], o[2], o[3] = a, b, c, d
+		o[4], o[5], o[6], o[7] = e, f, g, h
 	}
 	for ; i < len(js); i++ {
-		js[i] = unpack(t.invPacked(pack(lo + uint32(i))))
+		y := lo + uint32(i)
+		js[i] = t.invPacked((y>>v)<<20 | y&mv)
 	}
-	// Cycle-walk the values that left the domain (none when it is a power
-	// of two).
+	for i, s := range js {
+		js[i] = (s>>20)<<v | s&halfMask
+	}
+	if g.pow2 {
+		return
+	}
+	// Cycle-walk the values that left the domain.
 	for i, x := range js {
 		for x >= g.domain {
-			x = unpack(t.invPacked(pack(x)))
+			s := t.invPacked((x>>v)<<20 | x&mv)
+			x = (s>>20)<<v | s&halfMask
 		}
 		js[i] = x
 	}
