@@ -120,3 +120,35 @@ func testStorageFull(t *testing.T, ctx context.Context, sys *system) {
 	}
 	t.Logf("storage full: %q", st.ErrorText)
 }
+
+// testSecondTab: a second tab of the same browser must not use the hints
+// the first one holds (the server could link their lookups): it says the
+// wallet is open elsewhere, and works once the first tab has gone.
+func testSecondTab(t *testing.T, ctx context.Context, sys *system) {
+	first := newBrowser(t, ctx)
+	if err := chromedp.Do(first, chromedp.Navigate(sys.Wallet)); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, first, time.Minute)
+	second, cancel := chromedp.NewContext(first) // a new tab, same profile
+	defer cancel()
+	if err := chromedp.Do(second, chromedp.Navigate(sys.Wallet)); err != nil {
+		t.Fatal(err)
+	}
+	st := waitError(t, second, time.Minute)
+	if st.ErrorKind != "tab" || !strings.Contains(st.ErrorText, "Open in another tab") {
+		t.Fatalf("second tab: state %q, error %q: %q", st.State, st.ErrorKind, st.ErrorText)
+	}
+	t.Logf("second tab: %q", st.ErrorText)
+	// The first tab leaves; the second one then gets the hints.
+	if err := chromedp.Do(first, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(second, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	st = waitReady(t, second, time.Minute)
+	if !st.Telemetry.LoadedFromStorage {
+		t.Errorf("the second tab rebuilt the hints instead of loading the first tab's: %+v", st.Telemetry)
+	}
+}

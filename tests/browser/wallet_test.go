@@ -119,4 +119,5 @@ func TestBrowserWallet(t *testing.T) {
 	t.Run("snapshot-checksum", func(t *testing.T) { testSnapshotChecksum(t, ctx, sys) })
 	t.Run("storage-full", func(t *testing.T) { testStorageFull(t, ctx, sys) })
 	t.Run("nothing-leaks", func(t *testing.T) { testNothingLeaks(t, ctx, sys) })
+	t.Run("second-tab", func(t *testing.T) { testSecondTab(t, ctx, sys) })
 }

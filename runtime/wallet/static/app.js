@@ -56,6 +56,8 @@ const ERROR_HELP = {
     'The downloaded snapshot does not match its published sha256, so nothing from it was kept. This is usually a broken proxy or a snapshot replaced mid-download; try again.'],
   storage: ['Browser storage full',
     'The hints (a few MiB) could not be saved in this browser, and every lookup must save its progress before it is sent (so that no hint is ever used twice). Free some disk space or allow storage for this site, then try again.'],
+  tab: ['Open in another tab',
+    'This wallet is already open in another tab or window of this browser. Two copies would share the same hints, which would let the server link their lookups. Use the other tab, or close it and reload this one.'],
   corrupt: ['Saved hints were damaged',
     'The hints saved in this browser failed verification and were discarded; they will be rebuilt from the snapshot.'],
   server: ['The server answered with an error',

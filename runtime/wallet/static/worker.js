@@ -52,6 +52,33 @@ function tx(mode, fn) {
 // does not rewrite MiBs): keys key#j#0000000000, key#j#0000000001, ... in the
 // same store; a save replaces the state and deletes them in one transaction.
 const journalRange = (key) => IDBKeyRange.bound(key + '#j#', key + '#j#\uffff');
+// One tab at a time: two tabs holding the same hints would use the same
+// hint for the same address, letting the server link their lookups. The
+// worker takes an exclusive Web Lock per deployment before touching the
+// state and holds it until it ends (the browser releases it when the tab
+// closes or reloads; the wait covers a reload's old worker still ending).
+// Browsers without Web Locks (none current; like WebCrypto the API needs a
+// secure context) go on without this guard.
+const stateLocks = new Map();
+const LOCK_WAIT_MS = 5000;
+function holdStateLock(key) {
+  if (!self.navigator || !navigator.locks) return Promise.resolve();
+  if (!stateLocks.has(key)) {
+    stateLocks.set(key, new Promise((resolve, reject) => {
+      navigator.locks.request('plinko-state:' + key, { signal: AbortSignal.timeout(LOCK_WAIT_MS) }, () => {
+        resolve();
+        return new Promise(() => {}); // held for the worker's lifetime
+      }).catch(() => {
+        stateLocks.delete(key); // ask again on the next try
+        const e = new Error('this wallet is open in another tab or window of this browser');
+        e.tab = true;
+        reject(e);
+      });
+    }));
+  }
+  return stateLocks.get(key);
+}
+const locked = (fn) => (key, ...args) => holdStateLock(key).then(() => fn(key, ...args));
 self.plinkoStore = {
   load: (key) => tx('readonly', (s, set) => {
     const r = s.get(key);
@@ -69,6 +96,7 @@ self.plinkoStore = {
   }),
   remove: (key) => tx('readwrite', (s) => { s.delete(key); s.delete(journalRange(key)); }),
 };
+for (const op of Object.keys(self.plinkoStore)) self.plinkoStore[op] = locked(self.plinkoStore[op]);
 
 // WebCrypto AES-CTR keystream, byte for byte what Go's cipher.NewCTR over a
 // zero buffer gives: the whole 16-byte counter block increments big-endian

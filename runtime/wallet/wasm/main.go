@@ -260,6 +260,8 @@ func errorKind(err error) string {
 		return ke.kind
 	case errors.Is(err, client.ErrSnapshotChecksum):
 		return "checksum"
+	case errors.Is(err, errOtherTab):
+		return "tab"
 	case errors.Is(err, client.ErrStorage), errors.Is(err, errQuota):
 		return "storage"
 	case errors.Is(err, client.ErrCorruptState):
@@ -348,6 +350,9 @@ func await(ctx context.Context, p js.Value) (js.Value, error) {
 // errQuota marks a browser storage quota failure.
 var errQuota = errors.New("browser storage is full")
 
+// errOtherTab: another tab of this browser holds the wallet's state.
+var errOtherTab = errors.New("the wallet is open in another tab")
+
 func jsError(v js.Value) error {
 	if v.Type() != js.TypeObject {
 		return fmt.Errorf("%v", v)
@@ -356,6 +361,9 @@ func jsError(v js.Value) error {
 	text := v.Call("toString").String()
 	if msg.Type() == js.TypeString {
 		text = msg.String()
+	}
+	if tab := v.Get("tab"); tab.Type() == js.TypeBoolean && tab.Bool() {
+		return fmt.Errorf("%w: %s", errOtherTab, text)
 	}
 	if q := v.Get("quota"); q.Type() == js.TypeBoolean && q.Bool() {
 		return fmt.Errorf("%w: %s", errQuota, text)
