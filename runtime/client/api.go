@@ -101,6 +101,9 @@ var (
 	ErrCorruptState = errors.New("saved client state is corrupt")
 	// ErrStorage: the Store failed to save (disk or browser storage full?).
 	ErrStorage = errors.New("saving client state failed")
+	// ErrStateInUse: another process holds the DirStore's directory (two
+	// clients must not share hints).
+	ErrStateInUse = errors.New("another client is using this state directory")
 	// ErrServer: a server answered with an unexpected HTTP status.
 	ErrServer = errors.New("server error")
 	// ErrIncompatible: the published data uses a format or parameters this

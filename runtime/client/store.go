@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // Store keeps the client's state (hints, epoch, manifest) between runs. The
@@ -90,8 +91,53 @@ func (m *MemStore) Journal(context.Context) ([][]byte, error) {
 // client. Writes are atomic (temp file in the same directory, fsync, rename,
 // fsync of the directory) and the file ends with the sha256 of its content; a
 // file that does not verify is refused on Load with ErrCorruptState.
+//
+// The first use takes an exclusive lock on the directory for the rest of
+// the process's life (waiting up to LockWait, then ErrStateInUse): two
+// processes sharing the hints would use the same hint for the same index.
 type DirStore struct {
 	Dir string
+	// LockWait is how long to wait for another process to let the
+	// directory go (default 10 s).
+	LockWait time.Duration
+
+	lockMu sync.Mutex
+	lock   *os.File
+}
+
+// acquire takes the directory's lock once.
+func (d *DirStore) acquire() error {
+	d.lockMu.Lock()
+	defer d.lockMu.Unlock()
+	if d.lock != nil {
+		return nil
+	}
+	wait := d.LockWait
+	if wait == 0 {
+		wait = 10 * time.Second
+	}
+	f, err := lockDir(d.Dir, wait)
+	if err != nil {
+		return err
+	}
+	if f == nil { // no locking on this platform
+		f = os.Stdin
+	}
+	d.lock = f
+	return nil
+}
+
+// Close lets the directory go (the process exiting does too).
+func (d *DirStore) Close() error {
+	d.lockMu.Lock()
+	defer d.lockMu.Unlock()
+	if d.lock == nil || d.lock == os.Stdin {
+		d.lock = nil
+		return nil
+	}
+	err := d.lock.Close()
+	d.lock = nil
+	return err
 }
 
 // stateFile is the name of the state file inside a DirStore's directory;
@@ -111,6 +157,9 @@ func (d *DirStore) Path() string { return filepath.Join(d.Dir, stateFile) }
 
 // Load reads and verifies the state file; a missing file is an empty store.
 func (d *DirStore) Load(context.Context) ([]byte, error) {
+	if err := d.acquire(); err != nil {
+		return nil, err
+	}
 	data, err := os.ReadFile(d.Path())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -130,8 +179,8 @@ func (d *DirStore) Load(context.Context) ([]byte, error) {
 
 // Save writes the state file (content, then its sha256) atomically.
 func (d *DirStore) Save(_ context.Context, state []byte) error {
-	if err := os.MkdirAll(d.Dir, 0o700); err != nil {
-		return fmt.Errorf("creating state directory: %w", err)
+	if err := d.acquire(); err != nil {
+		return err
 	}
 	sum := sha256.Sum256(state)
 	buf := make([]byte, 0, len(state)+len(sum))
@@ -150,6 +199,9 @@ func (d *DirStore) Save(_ context.Context, state []byte) error {
 // Append writes one frame (length, record) at the end of the journal file
 // and fsyncs it.
 func (d *DirStore) Append(_ context.Context, rec []byte) error {
+	if err := d.acquire(); err != nil {
+		return err
+	}
 	if len(rec) > maxRecord {
 		return fmt.Errorf("journal record of %d bytes is too large", len(rec))
 	}
@@ -182,6 +234,9 @@ func (d *DirStore) Append(_ context.Context, rec []byte) error {
 // Append starts on a frame boundary. The records verify themselves (the
 // client checks them).
 func (d *DirStore) Journal(context.Context) ([][]byte, error) {
+	if err := d.acquire(); err != nil {
+		return nil, err
+	}
 	path := filepath.Join(d.Dir, journalFile)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {

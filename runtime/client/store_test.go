@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestDirStoreRoundTripAndCorruption(t *testing.T) {
@@ -28,7 +29,7 @@ func TestDirStoreRoundTripAndCorruption(t *testing.T) {
 		t.Fatalf("load = %q, %v", got, err)
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
+	if len(entries) != 2 { // client.state and lock
 		t.Fatalf("temp files left behind: %v", entries)
 	}
 	raw, _ := os.ReadFile(s.Path())
@@ -60,4 +61,26 @@ func TestMemStoreCopies(t *testing.T) {
 	if string(got) != "abc" {
 		t.Fatalf("store shares the caller's buffer: %q", got)
 	}
+}
+
+// TestDirStoreLock: a second store on the same directory (another process,
+// as flock sees it) is refused while the first holds it, and gets it after.
+func TestDirStoreLock(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "state")
+	first := NewDirStore(dir)
+	if err := first.Save(ctx, []byte("state")); err != nil {
+		t.Fatal(err)
+	}
+	second := &DirStore{Dir: dir, LockWait: 200 * time.Millisecond}
+	if _, err := second.Load(ctx); !errors.Is(err, ErrStateInUse) {
+		t.Fatalf("second user of a held directory: %v", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := second.Load(ctx); err != nil || string(got) != "state" {
+		t.Fatalf("after the first let go: %q, %v", got, err)
+	}
+	second.Close()
 }

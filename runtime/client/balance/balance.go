@@ -114,11 +114,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.HTTP == nil {
 		cfg.HTTP = HTTPClient()
 	}
+	store := client.NewDirStore(stateDirFor(base, cfg.CDN))
+	defer store.Close()
 	c, err := client.New(client.Config{
 		CDN:        cfg.CDN,
 		PIR:        cfg.PIR,
 		HTTP:       cfg.HTTP,
-		Store:      client.NewDirStore(stateDirFor(base, cfg.CDN)),
+		Store:      store,
 		OnProgress: bars.Update,
 		Logger:     cfg.Logger,
 	})
@@ -147,6 +149,8 @@ func explain(err error) error {
 		return fmt.Errorf("%w (the CDN served a damaged or stale snapshot; try again, or check the CDN)", err)
 	case errors.Is(err, client.ErrStorage):
 		return fmt.Errorf("%w (is the state directory writable and the disk not full? see --state)", err)
+	case errors.Is(err, client.ErrStateInUse):
+		return fmt.Errorf("%w (another plinko balance is running with this --state; wait for it to finish)", err)
 	case errors.Is(err, client.ErrIncompatible):
 		return fmt.Errorf("%w (this plinko binary is older or newer than the deployment)", err)
 	}
