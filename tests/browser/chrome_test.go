@@ -43,7 +43,7 @@ func newBrowser(t testing.TB, ctx context.Context) context.Context {
 
 // newBrowserProfile is newBrowser that also returns the profile directory,
 // which names the browser's processes (see browserCPU).
-func newBrowserProfile(t testing.TB, ctx context.Context) (context.Context, string) {
+func newBrowserProfile(t testing.TB, ctx context.Context, extra ...chromedp.ExecAllocatorOption) (context.Context, string) {
 	t.Helper()
 	profile := t.TempDir()
 	opts := []chromedp.ExecAllocatorOption{
@@ -58,6 +58,7 @@ func newBrowserProfile(t testing.TB, ctx context.Context) (context.Context, stri
 		chromedp.WindowSize(1000, 1100),
 		chromedp.UserDataDir(profile),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	tab, cancelTab := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
 	t.Cleanup(func() { cancelTab(); cancelAlloc() })

@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
+	"github.com/ethereum/go-ethereum/ethclient"
 )
 
 // corruptingCDN is a reverse proxy in front of the real CDN that flips one
@@ -151,4 +152,30 @@ func testSecondTab(t *testing.T, ctx context.Context, sys *system) {
 	if !st.Telemetry.LoadedFromStorage {
 		t.Errorf("the second tab rebuilt the hints instead of loading the first tab's: %+v", st.Telemetry)
 	}
+}
+
+// testPlainHTTP: served over plain HTTP from a name that is not localhost
+// (what a deployment without TLS gives), the page is not a secure context:
+// no WebCrypto, no Web Locks. It still looks balances up privately (Go's
+// AES) and warns that its own integrity is not protected.
+func testPlainHTTP(t *testing.T, ctx context.Context, sys *system, eth *ethclient.Client) {
+	u, err := url.Parse(sys.Wallet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, _ := newBrowserProfile(t, ctx, chromedp.Flag("host-resolver-rules", "MAP wallet.plinko.test 127.0.0.1"))
+	insecure := "http://wallet.plinko.test:" + u.Port() + "/"
+	if err := chromedp.Do(tab, chromedp.Navigate(insecure)); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, tab, 2*time.Minute)
+	secure, err := chromedp.Run(tab, chromedp.Evaluate[bool](`window.isSecureContext`))
+	if err != nil || secure {
+		t.Fatalf("the page at %s is a secure context (%v); the test needs a plain-HTTP one", insecure, err)
+	}
+	warned, err := chromedp.Run(tab, chromedp.Evaluate[bool](`!document.getElementById('insecure').hidden`))
+	if err != nil || !warned {
+		t.Fatalf("no plain-HTTP warning shown: %v", err)
+	}
+	checkAgainstChain(t, ctx, eth, sys.Funded[1], lookupInPage(t, tab, sys.Funded[1].Hex()), true)
 }

@@ -120,4 +120,5 @@ func TestBrowserWallet(t *testing.T) {
 	t.Run("storage-full", func(t *testing.T) { testStorageFull(t, ctx, sys) })
 	t.Run("nothing-leaks", func(t *testing.T) { testNothingLeaks(t, ctx, sys) })
 	t.Run("second-tab", func(t *testing.T) { testSecondTab(t, ctx, sys) })
+	t.Run("plain-http", func(t *testing.T) { testPlainHTTP(t, ctx, sys, eth) })
 }

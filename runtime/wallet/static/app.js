@@ -314,5 +314,8 @@ $('forget').addEventListener('click', async () => {
   ready = false; setLookupEnabled();
   start();
 });
+// Plain HTTP (not localhost): the page works (Go's AES instead of WebCrypto,
+// no cross-tab lock) but says that its own integrity is not protected.
+if (!window.isSecureContext) $('insecure').hidden = false;
 updateTelemetry();
 start();

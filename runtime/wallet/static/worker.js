@@ -115,7 +115,9 @@ self.plinkoReady = (goAPI) => { api = goAPI; };
 
 async function init(cfg) {
   if (typeof WebAssembly !== 'object') throw Object.assign(new Error('this browser has no WebAssembly'), { kind: 'wasm' });
-  if (!self.crypto || !crypto.subtle) throw Object.assign(new Error('WebCrypto is unavailable (the page must be served over https or from localhost)'), { kind: 'wasm' });
+  // Without a secure context (plain HTTP) crypto.subtle is missing: the Go
+  // side then uses its own AES (same bytes, slower); getRandomValues exists.
+  if (!self.crypto || !crypto.getRandomValues) throw Object.assign(new Error('this browser has no crypto.getRandomValues'), { kind: 'wasm' });
   postMessage({ ev: 'phase', text: 'Loading the wallet code\u2026' });
   importScripts(cfg.wasmExec);
   const go = new Go();
