@@ -54,16 +54,13 @@ func (e *engine) decode(body []byte) ([]*plinko.Query, uint64, error) {
 	return qs, hint, nil
 }
 
-// answer answers every query on the current database and encodes the batch
-// naming epoch. The caller holds the read lock, so no delta lands meanwhile.
+// answer answers every query on the current database in one pass (see
+// plinko.Server.AnswerBatch) and encodes the batch naming epoch. The caller
+// holds the read lock, so no delta lands meanwhile.
 func (e *engine) answer(qs []*plinko.Query, epoch uint64) ([]byte, error) {
-	as := make([]*plinko.Answer, len(qs))
-	for i, q := range qs {
-		a, err := e.srv.Answer(q, epoch)
-		if err != nil {
-			return nil, err
-		}
-		as[i] = a
+	as, err := e.srv.AnswerBatch(qs, epoch)
+	if err != nil {
+		return nil, err
 	}
 	return plinko.EncodeAnswers(as)
 }
