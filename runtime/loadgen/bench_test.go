@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"slices"
@@ -117,6 +118,24 @@ func TestLoopbackOnly(t *testing.T) {
 		if err := checkLoopback(u); err != nil {
 			t.Errorf("%s refused: %v", u, err)
 		}
+	}
+}
+
+// TestDiscover: the layout comes from the published manifest, the epoch
+// from the pir-server; both must be on this machine.
+func TestDiscover(t *testing.T) {
+	d := deploy(t, 4096)
+	files := httptest.NewServer(http.FileServer(http.Dir(d.dir)))
+	defer files.Close()
+	p, epoch, err := Discover(context.Background(), files.URL, d.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p != d.params || epoch != d.epoch {
+		t.Fatalf("discovered %+v at epoch %d, want %+v at %d", p, epoch, d.params, d.epoch)
+	}
+	if _, _, err := Discover(context.Background(), "http://10.0.0.1:8081", d.url); err == nil {
+		t.Fatal("a CDN off this machine was accepted")
 	}
 }
 

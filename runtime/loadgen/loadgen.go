@@ -11,17 +11,22 @@ package loadgen
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/plinko-pir/plinko/runtime/dataset"
 	"github.com/plinko-pir/plinko/runtime/plinko"
 )
 
@@ -150,4 +155,54 @@ func RandomBatch(p plinko.Params, epoch uint64, k int, rng *rand.Rand) []byte {
 		}
 	}
 	return out
+}
+
+// Discover reads what a load run needs from a running deployment on this
+// machine: the layout from the CDN's manifest, the epoch the pir-server
+// serves (queries must not be ahead of it).
+func Discover(ctx context.Context, cdnURL, pirURL string) (plinko.Params, uint64, error) {
+	for _, u := range []string{cdnURL, pirURL} {
+		if err := checkLoopback(u); err != nil {
+			return plinko.Params{}, 0, err
+		}
+	}
+	raw, err := get(ctx, strings.TrimSuffix(cdnURL, "/")+"/"+dataset.ManifestName)
+	if err != nil {
+		return plinko.Params{}, 0, err
+	}
+	m, err := dataset.DecodeManifest(raw)
+	if err != nil {
+		return plinko.Params{}, 0, fmt.Errorf("loadgen: manifest: %w", err)
+	}
+	p, err := plinko.NewParams(m.N, int(m.EntrySize))
+	if err != nil {
+		return plinko.Params{}, 0, fmt.Errorf("loadgen: manifest layout: %w", err)
+	}
+	raw, err = get(ctx, strings.TrimSuffix(pirURL, "/")+"/v1/epoch")
+	if err != nil {
+		return plinko.Params{}, 0, err
+	}
+	var e struct {
+		Epoch uint64 `json:"epoch"`
+	}
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return plinko.Params{}, 0, fmt.Errorf("loadgen: pir-server epoch: %w", err)
+	}
+	return p, e.Epoch, nil
+}
+
+func get(ctx context.Context, u string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("loadgen: GET %s: %s", u, resp.Status)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 }
