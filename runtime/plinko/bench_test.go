@@ -202,6 +202,44 @@ func BenchmarkPlinkoAnswer(b *testing.B) {
 	b.ReportMetric(float64(e.p.AnswerSize()), "answer-bytes")
 }
 
+// BenchmarkPlinkoAnswer16 is the server's answer for the deployed keyword
+// entries (16 bytes, a 128 MiB database). The queries are random: the
+// server's work does not depend on what a query asks for.
+func BenchmarkPlinkoAnswer16(b *testing.B) {
+	p, err := NewParams(benchN, 16)
+	if err != nil {
+		b.Fatal(err)
+	}
+	db := make([]byte, p.DBSize())
+	mrand.NewChaCha8([32]byte{44}).Read(db[:benchN*16])
+	srv, err := NewServer(p, db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := mrand.New(mrand.NewPCG(5, 6))
+	const nq = 256
+	qs := make([]*Query, nq)
+	for i := range qs {
+		q := &Query{Mask: make([]byte, (p.C+7)/8), Offsets: make([]uint32, p.C)}
+		for k := range q.Mask {
+			q.Mask[k] = byte(rng.Uint32())
+		}
+		for k := range q.Offsets {
+			q.Offsets[k] = rng.Uint32N(uint32(p.W))
+		}
+		qs[i] = q
+	}
+	b.ResetTimer()
+	c0 := cpuTime()
+	for i := range b.N {
+		if _, err := srv.Answer(qs[i%nq], 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, c0)
+	b.ReportMetric(float64(p.AnswerSize()), "answer-bytes")
+}
+
 func mustQuery(b testing.TB, cl *Client, x uint64) *Query {
 	q, err := cl.Query(x)
 	if err != nil {

@@ -551,6 +551,17 @@ func (c *Client) xorMembers(blk []uint64, vals []uint16, s int) {
 		}
 		return
 	}
+	if c.words == 2 { // the deployed keyword entries
+		for i, v := range vals {
+			in := -((uint64(v>>logW) & 1) ^ 1)
+			o := 2 * int(v&wm)
+			e := blk[o : o+2 : o+2]
+			par := c.parity[2*(s+i) : 2*(s+i)+2 : 2*(s+i)+2]
+			par[0] ^= e[0] & in
+			par[1] ^= e[1] & in
+		}
+		return
+	}
 	wd := c.words
 	for i, v := range vals {
 		in := -((uint64(v>>logW) & 1) ^ 1)
