@@ -44,8 +44,11 @@ type Config struct {
 	// RegenerateLoad: when a due snapshot finds the keyword table above this
 	// load, or an insert finds it full, the updater rebuilds the table from
 	// the chain (debug_accountRange, like db-gen) with a new seed and size and
-	// publishes it as a new snapshot that no delta bridges to. 0: 0.88;
-	// negative: never (a full table then stops the updater with ErrTableFull).
+	// publishes it as a new snapshot that no delta bridges to. It does the
+	// same, at the node's head, when the blocks to replay are older than the
+	// node's history or a reorg is deeper than the kept deltas. 0: 0.88;
+	// negative: never (those cases then stop the updater with ErrTableFull,
+	// ErrReorgTooDeep or the node's error).
 	RegenerateLoad float64
 	Parallel       int // eth_getBalance batches in flight; 0: 4
 
@@ -375,6 +378,16 @@ func (u *Updater) CatchUp(ctx context.Context, received time.Time) error {
 				}
 				continue
 			}
+			if stateGone(err) && u.cfg.RegenerateLoad > 0 {
+				// Down for longer than the node keeps history: the blocks
+				// in between cannot be replayed, so start over at the head.
+				u.log.Warn("updater: the node no longer has the state of the next block; regenerating from the head",
+					"block", next.Number, "err", err)
+				if err := u.regenerateAtHead(ctx, received); err != nil {
+					return err
+				}
+				continue
+			}
 			return err
 		}
 		if err := u.publish(ctx, x, next, received, false); err != nil {
@@ -432,10 +445,37 @@ func (u *Updater) apply(ctx context.Context, x *txn, parent common.Hash, hdr *ty
 	return nil
 }
 
+// stateGone reports whether the node refused for lack of historical state:
+// a non-archive geth keeps about 128 recent states (hash scheme: "missing
+// trie node"; path scheme: "historical state ... is not available").
+func stateGone(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "missing trie node") || strings.Contains(msg, "historical state") ||
+		strings.Contains(msg, "is not available")
+}
+
+// regenerateAtHead regenerates the table from the node's current head.
+func (u *Updater) regenerateAtHead(ctx context.Context, received time.Time) error {
+	head, err := u.ec.HeaderByNumber(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("updater: reading the head to regenerate: %w", err)
+	}
+	return u.regenerate(ctx, head, received)
+}
+
 // reorgProgress runs reorg and reports whether it published anything.
+// A reorg deeper than the kept deltas regenerates the table from the head
+// (unless regeneration is off).
 func (u *Updater) reorgProgress(ctx context.Context, received time.Time) (bool, error) {
 	before := u.epoch
 	err := u.reorg(ctx, received)
+	if errors.Is(err, ErrReorgTooDeep) && u.cfg.RegenerateLoad > 0 {
+		u.log.Warn("updater: reorg deeper than the kept deltas; regenerating from the head", "err", err)
+		err = u.regenerateAtHead(ctx, received)
+	}
 	return u.epoch != before, err
 }
 
@@ -587,7 +627,9 @@ func (u *Updater) maintain(ctx context.Context, received time.Time) error {
 // snapshot, and all older deltas (of the old table) are removed.
 func (u *Updater) regenerate(ctx context.Context, hdr *types.Header, received time.Time) error {
 	start := time.Now()
-	epoch := u.epoch + 1
+	// Epochs never fall below block numbers (dataset's rule): after blocks
+	// that could not be replayed, the epoch jumps to the head's number.
+	epoch := max(u.epoch+1, hdr.Number.Uint64())
 	accounts, err := dbgen.AccountRange(ctx, u.c, hdr.Hash(), u.cfg.Parallel, nil)
 	if err != nil {
 		return fmt.Errorf("updater: reading every account of block %d to regenerate the table: %w", hdr.Number, err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/plinko-pir/plinko/runtime/dataset"
@@ -632,5 +634,70 @@ func TestRegenerate(t *testing.T) {
 			t.Fatalf("%s: never regenerated", r.name)
 		}
 		t.Logf("%s: %d regeneration(s), table now %d", r.name, r.regen, r.tab.Params().TableSize)
+	}
+}
+
+// TestRegenerateAfterHistoryGone: an updater that was down for longer than
+// the node keeps state (a non-archive geth: about 128 blocks) cannot replay
+// the blocks in between; it regenerates the table at the head and goes on,
+// and snapshot + deltas equal the chain again.
+func TestRegenerateAfterHistoryGone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	n := startDevnet(t, devnet.Config{Accounts: 300, Seed: 17, Manual: true,
+		Traffic: devnet.Traffic{TxPerBlock: 4, NewAccountEvery: 2}})
+	c, err := rpc.Dial(n.HTTPURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dir := dataset.Dir(t.TempDir())
+	bootstrap(t, n, string(dir))
+	_, m0 := initialTable(t, dir)
+	var head common.Hash
+	for range 140 { // the updater is down
+		h, err := n.MineBlock(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head = h.Hash()
+	}
+	// The precondition: the node can no longer replay the first block.
+	h1, err := ethclient.NewClient(c).HeaderByNumber(ctx, new(big.Int).SetUint64(m0.BlockNumber+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addrs []common.Address
+	if err := c.CallContext(ctx, &addrs, "debug_getModifiedAccountsByHash", h1.ParentHash, h1.Hash()); !stateGone(err) {
+		t.Fatalf("the node still replays block %d (%v); the test needs it pruned", m0.BlockNumber+1, err)
+	}
+	f := follow(t, Config{RPC: n.WSURL(), Dir: string(dir)})
+	pubs := f.until(t, head)
+	// Epochs never fall below block numbers: the regeneration's epoch jumps
+	// to the head's number.
+	want := max(m0.Epoch+1, m0.BlockNumber+140)
+	if len(pubs) != 1 || !pubs[0].Regenerated || pubs[0].Head.Epoch != want || pubs[0].Head.OldestDelta != want+1 {
+		t.Fatalf("published %d epochs (first %+v), want one regeneration at epoch %d", len(pubs), pubs[0].Head, want)
+	}
+	tab, m := initialTable(t, dir)
+	if m.Epoch != want || common.Hash(m.BlockHash) != head {
+		t.Fatalf("new snapshot at epoch %d block %x, want epoch %d at the head", m.Epoch, m.BlockHash, want)
+	}
+	checkAgainstChain(t, c, tab, head)
+	// And it follows the chain from there with ordinary deltas.
+	for range 3 {
+		h, err := n.MineBlock(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range f.until(t, h.Hash()) {
+			if p.Regenerated {
+				t.Fatal("a second regeneration")
+			}
+			if err := p.Delta.Apply(tab.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkAgainstChain(t, c, tab, h.Hash())
 	}
 }
