@@ -296,14 +296,10 @@ func (c *Client) hintInit(r io.Reader, progress func(done, total uint64)) error 
 	}()
 
 	scr := make([]hintScratch, workers)
-	if _, ok := c.reg.(*iprf); ok {
-		shift := bucketShift(c.words)
-		nb := (m + 1<<shift - 1) >> shift
-		for w := range scr {
-			scr[w].js = make([]uint32, ballRun)
-			scr[w].bucket = make([]uint32, nb<<shift)
-			scr[w].end = make([]uint32, nb)
-		}
+	ip, _ := c.reg.(*iprf)
+	var hb *hintBatch
+	if ip != nil {
+		hb = c.newHintBatch(scr)
 	}
 	bvals := make([]uint16, p.Q)
 	for a := 0; a < p.C; a++ {
@@ -311,7 +307,19 @@ func (c *Client) hintInit(r io.Reader, progress func(done, total uint64)) error 
 		if bk.err != nil {
 			return bk.err
 		}
-		if err := c.initBlock(uint32(a), bk.entries, scr, bvals); err != nil {
+		if hb != nil {
+			g, err := ip.prepareMembers(uint32(a))
+			if err != nil {
+				return err
+			}
+			c.fileBlock(hb, g, bk.entries)
+			if hb.n == batchBlocks || a == p.C-1 {
+				c.applyBatch(hb)
+			}
+		} else if err := c.initRegularAES(uint32(a), bk.entries, scr); err != nil {
+			return err
+		}
+		if err := c.initBackups(uint32(a), bk.entries, bvals); err != nil {
 			return err
 		}
 		free <- bk.entries
@@ -327,9 +335,8 @@ func (c *Client) hintInit(r io.Reader, progress func(done, total uint64)) error 
 type hintScratch struct {
 	vals []uint16 // AES-PRF: the offsets of a chunk of hints
 	js   []uint32 // iPRF: the hints of a run of member balls
-	// iPRF: bucket k collects (hint mod 2^shift, offset) pairs for hints
-	// [k<<shift, (k+1)<<shift) in bucket[k<<shift : end[k]]; a block puts
-	// at most 2^shift hints in a bucket, so it never overflows.
+	// iPRF: bucket k collects (hint mod 2^shift, block in batch, offset)
+	// for hints [k<<shift, (k+1)<<shift) in bucket[k*cap : end[k]].
 	bucket []uint32
 	end    []uint32
 }
@@ -337,30 +344,58 @@ type hintScratch struct {
 // ballRun is the number of balls inverted at a time (fits in L1).
 const ballRun = 1 << 10
 
-// bucketShift sizes the buckets so that the parities one bucket updates
-// (2^shift hints) span about 64 KiB, which stays in the core's cache while
-// the bucket is applied.
-func bucketShift(words int) uint {
-	return uint(max(6, 14-bits.Len(uint(words))+1))
+// batchBlocks is how many blocks the iPRF's HintInit files into its
+// buckets before applying them: every apply pass streams all the parities
+// through memory (8 MiB, 16 MiB with 16-byte entries). Two blocks made
+// 16-byte entries about 12% faster; four were no faster than two (the
+// larger buckets leave the cache instead).
+const batchBlocks = 2
+
+// bucketCapForTest, when not 0, overrides the bucket capacity so that a
+// test can force the overflow flushes.
+var bucketCapForTest uint32
+
+// hintBatch is the iPRF's HintInit state between bucket applications.
+type hintBatch struct {
+	shift  uint
+	cap    uint32   // entries per bucket, per worker
+	blocks []uint64 // the batch's blocks, contiguous: offset v of block b is entry b*W+v
+	n      int      // blocks in the batch so far
+	scr    []hintScratch
+	flush  []sync.Mutex // per bucket: overflow flushes of different workers
 }
 
-func (c *Client) initBlock(a uint32, blk []uint64, scr []hintScratch, bvals []uint16) error {
-	if ip, ok := c.reg.(*iprf); ok {
-		g, err := ip.prepareMembers(a)
-		if err != nil {
-			return err
-		}
-		c.initRegularInverse(g, blk, scr)
-	} else {
-		fr, err := c.reg.prepare(a)
-		if err != nil {
-			return err
-		}
-		if err := c.initRegular(fr, blk, scr); err != nil {
-			return err
+// bucketShift sizes the buckets so that the parities one bucket updates
+// (2^shift hints) span about 128 KiB, which stays in the core's cache
+// while the bucket is applied; a pair (hint bits, block in batch, offset)
+// must fit in 32 bits.
+func bucketShift(words, logW int) uint {
+	return uint(max(6, min(14-bits.Len(uint(words))+1, 32-logW-bits.Len(batchBlocks-1))))
+}
+
+func (c *Client) newHintBatch(scr []hintScratch) *hintBatch {
+	m := c.p.Regular()
+	hb := &hintBatch{shift: bucketShift(c.words, c.p.LogW), scr: scr,
+		blocks: make([]uint64, batchBlocks*c.p.W*c.words)}
+	nb := (m + 1<<hb.shift - 1) >> hb.shift
+	// A block makes about half its hints members; the margin makes an
+	// overflow (handled, by applying the bucket early) practically never
+	// happen, and leaves room for a whole run of balls.
+	expect := batchBlocks << hb.shift / 2 / len(scr)
+	hb.cap = uint32(min(batchBlocks<<hb.shift, expect+expect/8+ballRun))
+	if bucketCapForTest != 0 {
+		hb.cap = bucketCapForTest
+	}
+	hb.flush = make([]sync.Mutex, nb)
+	for w := range scr {
+		scr[w].js = make([]uint32, ballRun)
+		scr[w].bucket = make([]uint32, nb*int(hb.cap))
+		scr[w].end = make([]uint32, nb)
+		for k := range scr[w].end {
+			scr[w].end[k] = uint32(k) * hb.cap
 		}
 	}
-	return c.initBackups(a, blk, bvals)
+	return hb
 }
 
 // parallel runs f(0..n-1) on n goroutines (inline when n is 1).
@@ -377,50 +412,68 @@ func parallel(n int, f func(w int)) {
 	wg.Wait()
 }
 
-// initRegularInverse XORs block blk into the regular parities through the
-// inverse: the members of the block are the balls of the lower W bins, so
-// only they are inverted (half the PRP work of evaluating every hint) and
-// each ball's bin is known from the walk. Scattering straight into the
-// parities would miss the cache (8 MiB of them), so the (hint, offset)
-// pairs go through buckets that each cover a cache-sized range of
-// parities. Workers split the balls, then the buckets.
-func (c *Client) initRegularInverse(inv *iprfFiller, blk []uint64, scr []hintScratch) {
+// fileBlock adds block blk (prepared as inv) to the batch. The block's
+// members are the balls of the lower W bins, so only they are inverted
+// (half the PRP work of evaluating every hint) and each ball's bin is
+// known from the walk. Scattering straight into the parities would miss
+// the cache (8 MiB of them), so the (hint, offset) pairs go into buckets
+// that each cover a cache-sized range of parities. Workers split the balls.
+func (c *Client) fileBlock(hb *hintBatch, inv *iprfFiller, blk []uint64) {
+	bw := c.p.W * c.words
+	copy(hb.blocks[hb.n*bw:(hb.n+1)*bw], blk)
 	st := inv.starts
 	members := st[len(st)-1]
-	shift := bucketShift(c.words)
-	workers := len(scr)
+	workers := len(hb.scr)
 	parallel(workers, func(w int) {
-		s := &scr[w]
-		for k := range s.end {
-			s.end[k] = uint32(k) << shift
-		}
 		lo := uint32(uint64(members) * uint64(w) / uint64(workers))
 		hi := uint32(uint64(members) * uint64(w+1) / uint64(workers))
-		s.scatter(inv, st, lo, hi, shift)
+		c.scatter(hb, &hb.scr[w], inv, lo, hi)
 	})
-	nb := len(scr[0].end)
+	hb.n++
+}
+
+// applyBatch XORs every filed pair into the parities; workers split the
+// buckets.
+func (c *Client) applyBatch(hb *hintBatch) {
+	nb := len(hb.flush)
+	workers := len(hb.scr)
 	parallel(workers, func(w int) {
 		for k := nb * w / workers; k < nb*(w+1)/workers; k++ {
-			for i := range scr {
-				c.applyBucket(blk, scr[i].bucket[k<<shift:scr[i].end[k]], uint32(k)<<shift, shift)
+			for i := range hb.scr {
+				s := &hb.scr[i]
+				c.applyBucket(hb.blocks, s.bucket[uint32(k)*hb.cap:s.end[k]], uint32(k)<<hb.shift, hb.shift)
+				s.end[k] = uint32(k) * hb.cap
 			}
 		}
 	})
+	hb.n = 0
 }
 
-// scatter inverts the balls [lo, hi) and files each (hint, bin) pair in
-// the hint's bucket.
-func (s *hintScratch) scatter(inv *iprfFiller, st []uint32, lo, hi uint32, shift uint) {
+// scatter inverts the balls [lo, hi) of the batch's newest block and files
+// each (hint, block in batch, bin) in the hint's bucket.
+func (c *Client) scatter(hb *hintBatch, s *hintScratch, inv *iprfFiller, lo, hi uint32) {
+	st := inv.starts
+	blockTag := uint32(hb.n) << c.p.LogW
 	v := uint32(sort.Search(len(st)-1, func(v int) bool { return st[v+1] > lo })) // bin of ball lo
 	for y0 := lo; y0 < hi; y0 += ballRun {
 		js := s.js[:min(ballRun, hi-y0)]
+		// Make room for the whole run in every bucket first, so that
+		// filing needs no check.
+		for k, e := range s.end {
+			if e+uint32(len(js)) > uint32(k+1)*hb.cap {
+				hb.flush[k].Lock()
+				c.applyBucket(hb.blocks, s.bucket[uint32(k)*hb.cap:e], uint32(k)<<hb.shift, hb.shift)
+				hb.flush[k].Unlock()
+				s.end[k] = uint32(k) * hb.cap
+			}
+		}
 		inv.invert(y0, js)
 		for y, end := y0, y0+uint32(len(js)); y < end; {
 			for st[v+1] <= y {
 				v++
 			}
 			next := min(st[v+1], end)
-			fileInBuckets(s.bucket, s.end, js[y-y0:next-y0], v, shift)
+			fileInBuckets(s.bucket, s.end, js[y-y0:next-y0], blockTag|v, hb.shift)
 			y = next
 		}
 	}
@@ -485,7 +538,11 @@ func (c *Client) applyBucket(blk []uint64, pairs []uint32, base uint32, shift ui
 	}
 }
 
-func (c *Client) initRegular(fr filler, blk []uint64, scr []hintScratch) error {
+func (c *Client) initRegularAES(a uint32, blk []uint64, scr []hintScratch) error {
+	fr, err := c.reg.prepare(a)
+	if err != nil {
+		return err
+	}
 	p := c.p
 	m := p.Regular()
 	workers := len(scr)

@@ -132,49 +132,71 @@ func TestIPRFGolden(t *testing.T) {
 	}
 }
 
-// TestHintsGolden pins the hints HintInit builds for a fixed key and
-// database, for the iPRF (default) at sizes that use the compact ball->bin
-// index and the full table, with 8- and 16-byte entries.
+// hintGoldens are the hints HintInit builds for a fixed key and database,
+// for the iPRF (default) at sizes that use every path.
+var hintGoldens = []struct {
+	n     uint64
+	entry int
+	opts  []Option
+	want  string
+}{
+	{1<<16 + 3, 8, nil, "248ea784b2d833e3"},
+	{1<<16 + 3, 16, nil, "52c3f2a1610452a9"},
+	{1000, 8, []Option{WithBackups(50)}, "23306758c6bfb217"},
+	{5, 16, []Option{WithBackups(7)}, "3f9c6149030df556"},
+	// Small lambda: levels below the cached ones (hint generation
+	// samples only their lower half); 9472 hints cycle-walk.
+	{5000, 8, []Option{WithLambda(16), WithBackups(100)}, "94c9197b3a54d964"},
+	{5000, 16, []Option{WithLambda(37), WithBackups(100)}, "cbaa6fa0abcc9c16"},
+	{1 << 18, 8, []Option{WithLambda(8), WithBackups(300)}, "2fb1404df02a56b2"},
+}
+
+func hintDigest(t *testing.T, n uint64, entry int, opts []Option, workers int) string {
+	t.Helper()
+	p, err := NewParams(n, entry, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := make([]byte, p.DBSize())
+	seeded(77).Read(db[:int(n)*entry])
+	cl, err := NewClient(p, seeded(78), WithWorkers(workers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.HintInit(bytes.NewReader(db), nil); err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	for _, s := range [][]uint64{cl.parity, cl.bl, cl.br} {
+		for _, w := range s {
+			h.Write(binary.LittleEndian.AppendUint64(nil, w))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// TestHintsGolden pins the hints HintInit builds.
 func TestHintsGolden(t *testing.T) {
-	for _, tc := range []struct {
-		n     uint64
-		entry int
-		opts  []Option
-		want  string
-	}{
-		{1<<16 + 3, 8, nil, "248ea784b2d833e3"},
-		{1<<16 + 3, 16, nil, "52c3f2a1610452a9"},
-		{1000, 8, []Option{WithBackups(50)}, "23306758c6bfb217"},
-		{5, 16, []Option{WithBackups(7)}, "3f9c6149030df556"},
-		// Small lambda: levels below the cached ones (hint generation
-		// samples only their lower half); 9472 hints cycle-walk.
-		{5000, 8, []Option{WithLambda(16), WithBackups(100)}, "94c9197b3a54d964"},
-		{5000, 16, []Option{WithLambda(37), WithBackups(100)}, "cbaa6fa0abcc9c16"},
-		{1 << 18, 8, []Option{WithLambda(8), WithBackups(300)}, "2fb1404df02a56b2"},
-	} {
+	for _, tc := range hintGoldens {
 		t.Run(fmt.Sprintf("n=%d/entry=%d", tc.n, tc.entry), func(t *testing.T) {
-			p, err := NewParams(tc.n, tc.entry, tc.opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			db := make([]byte, p.DBSize())
-			seeded(77).Read(db[:int(tc.n)*tc.entry])
-			cl, err := NewClient(p, seeded(78))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cl.HintInit(bytes.NewReader(db), nil); err != nil {
-				t.Fatal(err)
-			}
-			h := sha256.New()
-			for _, s := range [][]uint64{cl.parity, cl.bl, cl.br} {
-				for _, w := range s {
-					h.Write(binary.LittleEndian.AppendUint64(nil, w))
-				}
-			}
-			if got := hex.EncodeToString(h.Sum(nil)[:8]); got != tc.want {
+			if got := hintDigest(t, tc.n, tc.entry, tc.opts, 1); got != tc.want {
 				t.Errorf("hint digest %s, want %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestHintBucketsOverflow forces the iPRF's hint buckets to overflow
+// (tiny capacity), on one and two workers: the early applications must
+// build the same hints.
+func TestHintBucketsOverflow(t *testing.T) {
+	bucketCapForTest = ballRun
+	defer func() { bucketCapForTest = 0 }()
+	for _, tc := range hintGoldens[:2] {
+		for _, workers := range []int{1, 2} {
+			if got := hintDigest(t, tc.n, tc.entry, tc.opts, workers); got != tc.want {
+				t.Errorf("n=%d entry=%d workers=%d: hint digest %s, want %s", tc.n, tc.entry, workers, got, tc.want)
+			}
+		}
 	}
 }
