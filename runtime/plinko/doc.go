@@ -59,7 +59,7 @@
 // bulk AES-CTR PRF that inverts by scanning a block's keystream
 // (offsets.go); README.md compares them (the iPRF is the default: updates
 // are 20x cheaper). The iPRF keeps per-block round tables and tree ranges
-// in memory (about 28 MiB at n = 2^23), derived from the key, never saved.
+// in memory (about 46 MiB at n = 2^23), derived from the key, never saved.
 // Both take their bulk AES-CTR from a Keystream, which a
 // browser can supply from WebCrypto; keystream.go documents the key and IV
 // of every stream so a standard AES-CTR reproduces them.

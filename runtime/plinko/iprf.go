@@ -25,9 +25,15 @@ import (
 // Forward: P, then walk down the tree by ball position. Inverse of bin v:
 // walk down by the bits of v to the bin's contiguous ball range, then P^-1
 // of each ball. Per block the client keeps (in memory, derived from the key,
-// not in the saved state) the round tables and the top cacheLevels levels
-// of the tree when they fit in cacheBudget; then an evaluation is a few
-// table lookups plus the binomials below the cached levels.
+// not in the saved state) the round tables, the top cacheLevels levels of
+// the tree and, for the lower half, the maxDeep levels below them, when
+// they fit in cacheBudget (about 46 MiB at n = 2^23); then an evaluation
+// is a few table lookups (plus binomials below the kept levels, if any).
+//
+// Hint generation (prepareMembers, invert) runs the other way round: a
+// block's members are exactly the balls of its lower W bins, in order, so
+// it inverts only those balls, eight at a time with the round tables
+// packed for registers, and knows each ball's bin from the walk.
 type iprf struct {
 	prf          *prf
 	tagP, tagS   byte
