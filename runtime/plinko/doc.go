@@ -58,7 +58,7 @@
 // OffsetIPRF is the paper's invertible PRF (iprf.go); OffsetAESScan is a
 // bulk AES-CTR PRF that inverts by scanning a block's keystream
 // (offsets.go); README.md compares them (the iPRF is the default: updates
-// are 20x cheaper). The iPRF keeps per-block round tables and tree ranges
+// are 25x cheaper). The iPRF keeps per-block round tables and tree ranges
 // in memory (about 46 MiB at n = 2^23), derived from the key, never saved.
 // Both take their bulk AES-CTR from a Keystream, which a
 // browser can supply from WebCrypto; keystream.go documents the key and IV

@@ -68,10 +68,10 @@ const (
 	// maxDeep levels below the cached ones keep, for the lower half of
 	// the tree only (the regular hints' members, the only balls a regular
 	// query or update walks), each node's left count, so that at n = 2^23
-	// a walk needs no binomial: query about 0.28 -> 0.21 ms, update 2000
-	// about 29 -> 21 ms, for 16 MiB more memory and about 0.3 s more to
-	// rebuild the caches after LoadClient (maxDeep 2: 6 MiB, 0.16 s, query
-	// 0.24 ms). HintInit fills them for free.
+	// a walk needs no binomial: query about 0.28 -> 0.21 ms for 16 MiB more
+	// memory and about 0.3 s more to rebuild the caches after LoadClient
+	// (maxDeep 2: 6 MiB, 0.16 s, query 0.24 ms). HintInit fills them for
+	// free.
 	maxDeep = 3
 	// deepRecord: the 1+2+4 left counts below one cached node (heap
 	// order, one slot of padding) share 16 bytes, so a walk reads them
