@@ -81,8 +81,7 @@ type Client struct {
 	cache    map[uint64][]uint64
 	jr       journal // changes since the last Checkpoint (journal.go)
 
-	touched uint64   // see touch
-	leak    leakMode // tests only: deliberately broken queries, to prove the privacy test fails
+	leak leakMode // tests only: deliberately broken queries, to prove the privacy test fails
 }
 
 // leakMode names the classic mistakes the privacy test must catch.
@@ -337,8 +336,9 @@ type hintScratch struct {
 	js   []uint32 // iPRF: the hints of a run of member balls
 	// iPRF: bucket k collects (hint mod 2^shift, block in batch, offset)
 	// for hints [k<<shift, (k+1)<<shift) in bucket[k*cap : end[k]].
-	bucket []uint32
-	end    []uint32
+	bucket  []uint32
+	end     []uint32
+	touched uint64 // applyBucket's results, kept so that its loads stay
 }
 
 // ballRun is the number of balls inverted at a time (fits in L1).
@@ -438,13 +438,15 @@ func (c *Client) applyBatch(hb *hintBatch) {
 	nb := len(hb.flush)
 	workers := len(hb.scr)
 	parallel(workers, func(w int) {
+		var touched uint64
 		for k := nb * w / workers; k < nb*(w+1)/workers; k++ {
 			for i := range hb.scr {
 				s := &hb.scr[i]
-				c.applyBucket(hb.blocks, s.bucket[uint32(k)*hb.cap:s.end[k]], uint32(k)<<hb.shift, hb.shift)
+				touched += c.applyBucket(hb.blocks, s.bucket[uint32(k)*hb.cap:s.end[k]], uint32(k)<<hb.shift, hb.shift)
 				s.end[k] = uint32(k) * hb.cap
 			}
 		}
+		hb.scr[w].touched += touched
 	})
 	hb.n = 0
 }
@@ -462,7 +464,7 @@ func (c *Client) scatter(hb *hintBatch, s *hintScratch, inv *iprfFiller, lo, hi 
 		for k, e := range s.end {
 			if e+uint32(len(js)) > uint32(k+1)*hb.cap {
 				hb.flush[k].Lock()
-				c.applyBucket(hb.blocks, s.bucket[uint32(k)*hb.cap:e], uint32(k)<<hb.shift, hb.shift)
+				s.touched += c.applyBucket(hb.blocks, s.bucket[uint32(k)*hb.cap:e], uint32(k)<<hb.shift, hb.shift)
 				hb.flush[k].Unlock()
 				s.end[k] = uint32(k) * hb.cap
 			}
@@ -497,30 +499,31 @@ func fileInBuckets(bucket, ends, js []uint32, v uint32, shift uint) {
 
 // touch reads one word of every cache line of par in order, so that the
 // hardware prefetcher brings the bucket's parities in ahead of the random
-// updates (3x faster updates than letting each one miss). The sum goes to
-// c.touched only so that the loads are not optimised away.
-func (c *Client) touch(par []uint64) {
+// updates (3x faster updates than letting each one miss). The sum is
+// returned only so that the loads are not optimised away.
+func touch(par []uint64) uint64 {
 	var sum uint64
 	for i := 0; i < len(par); i += 8 {
 		sum += par[i]
 	}
-	c.touched = sum
+	return sum
 }
 
 // applyBucket XORs, for each pair of the bucket, the entry at the pair's
-// offset into the parity of hint base + the pair's low bits.
-func (c *Client) applyBucket(blk []uint64, pairs []uint32, base uint32, shift uint) {
+// offset into the parity of hint base + the pair's low bits. It returns
+// touch's sum.
+func (c *Client) applyBucket(blk []uint64, pairs []uint32, base uint32, shift uint) (touched uint64) {
 	mask := uint32(1)<<shift - 1
 	switch c.words {
 	case 1:
 		par := c.parity[base:]
-		c.touch(par[:min(len(par), 1<<shift)])
+		touched = touch(par[:min(len(par), 1<<shift)])
 		for _, e := range pairs {
 			par[e&mask] ^= blk[e>>shift]
 		}
 	case 2:
 		par := c.parity[2*base:]
-		c.touch(par[:min(len(par), 2<<shift)])
+		touched = touch(par[:min(len(par), 2<<shift)])
 		for _, e := range pairs {
 			j, o := 2*(e&mask), 2*(e>>shift)
 			p, b := par[j:j+2:j+2], blk[o:o+2:o+2]
@@ -530,12 +533,13 @@ func (c *Client) applyBucket(blk []uint64, pairs []uint32, base uint32, shift ui
 	default:
 		wd := c.words
 		par := c.parity[int(base)*wd:]
-		c.touch(par[:min(len(par), wd<<shift)])
+		touched = touch(par[:min(len(par), wd<<shift)])
 		for _, e := range pairs {
 			j, o := int(e&mask)*wd, int(e>>shift)*wd
 			xorInto(par[j:j+wd], blk[o:o+wd])
 		}
 	}
+	return touched
 }
 
 func (c *Client) initRegularAES(a uint32, blk []uint64, scr []hintScratch) error {
