@@ -174,11 +174,16 @@ func (c *Client) setup() error {
 
 // warm builds the iPRF's per-block caches now rather than on first use
 // (HintInit builds them as it goes; a loaded client builds them lazily).
-func (c *Client) warm() {
+// With deep, it also fills the deep records, as HintInit leaves them (a
+// loaded client fills them as its walks pass).
+func (c *Client) warm(deep bool) {
 	for _, f := range []offsetFunc{c.reg, c.bak} {
 		if ip, ok := f.(*iprf); ok {
 			for a := range uint32(c.p.C) {
 				ip.blockCacheFor(a)
+			}
+			if deep {
+				ip.fillDeep()
 			}
 		}
 	}

@@ -69,14 +69,22 @@ const (
 	// the tree only (the regular hints' members, the only balls a regular
 	// query or update walks), each node's left count, so that at n = 2^23
 	// a walk needs no binomial: query about 0.28 -> 0.21 ms for 16 MiB more
-	// memory and about 0.3 s more to rebuild the caches after LoadClient
-	// (maxDeep 2: 6 MiB, 0.16 s, query 0.24 ms). HintInit fills them for
-	// free.
+	// memory. HintInit fills them for free; after LoadClient each cached
+	// node's record is filled when a walk first passes it (7 binomials
+	// instead of 3), which spreads the work (0.33 s at n = 2^23, 2.3 s in
+	// WebAssembly) over many queries instead of the first one.
 	maxDeep = 3
 	// deepRecord: the 1+2+4 left counts below one cached node (heap
-	// order, one slot of padding) share 16 bytes, so a walk reads them
+	// order) and the record's state share 16 bytes, so a walk reads them
 	// with one cache miss.
 	deepRecord = 8
+)
+
+// States of a deep record (its last slot).
+const (
+	recordEmpty    = 0
+	recordFilled   = 1
+	recordUnusable = 2 // a count does not fit in 16 bits: walk with split
 )
 
 // blockCache is what one block's evaluations reuse.
@@ -89,7 +97,7 @@ type blockCache struct {
 	// deep holds the left counts of the lower-half nodes of the deepLevels
 	// levels below cacheLevels: for node t of level cacheLevels+d, at
 	// deepRecord*(t>>d) + 2^d-1 + t mod 2^d (the record of its ancestor at
-	// level cacheLevels); nil when a count does not fit in 16 bits.
+	// level cacheLevels, whose last slot is its state).
 	deep []uint16
 }
 
@@ -139,7 +147,7 @@ func (f *iprf) blockCacheFor(a uint32) *blockCache {
 	if err != nil {
 		return nil
 	}
-	ts, err := f.sampleTree(a, f.cacheLevels+f.deepLevels, true)
+	ts, err := f.sampleTree(a, f.cacheLevels, false)
 	if err != nil {
 		return nil
 	}
@@ -156,6 +164,9 @@ func (f *iprf) newBlockCache(a uint32, raw []byte, ts treeSample) *blockCache {
 		f.rootLefts = make([]uint32, len(f.cache))
 	}
 	bc := &blockCache{starts: prefixStarts(ts.cached), deep: ts.deep}
+	if bc.deep == nil && f.deepLevels > 0 {
+		bc.deep = make([]uint16, f.deepLen) // filled as walks need it
+	}
 	f.rootLefts[a] = bc.starts[len(bc.starts)/2]
 	for r := range feistelRounds {
 		size, mask := 1<<f.v, f.maskU
@@ -230,7 +241,7 @@ func (f *iprf) sampleTree(a uint32, depth int, lower bool) (treeSample, error) {
 				if s > math.MaxUint16 {
 					ts.deep = nil
 				} else {
-					ts.deep[deepIndex(d, uint32(t))] = uint16(s)
+					ts.deep[deepRecord*(t>>d)+1<<d-1+t&(1<<d-1)] = uint16(s)
 				}
 			}
 		}
@@ -238,6 +249,9 @@ func (f *iprf) sampleTree(a uint32, depth int, lower bool) (treeSample, error) {
 	}
 	if depth == f.cacheLevels {
 		ts.cached = counts
+	}
+	for i := deepRecord - 1; ts.deep != nil && i < len(ts.deep); i += deepRecord {
+		ts.deep[i] = recordFilled
 	}
 	ts.counts = counts
 	return ts, nil
@@ -339,17 +353,58 @@ func (f *iprf) splitWith(a uint32, l int, t uint32, n uint32, lo, hi uint64) uin
 	})
 }
 
-// deepIndex locates node t of level cacheLevels+d in blockCache.deep.
-func deepIndex(d int, t uint32) int {
-	return deepRecord*int(t>>d) + 1<<d - 1 + int(t&(1<<d-1))
-}
-
-// leftCount is split, from the block's deep cache when it holds the node.
+// leftCount is split, from the block's deep records when they hold the
+// node (filling its record first if need be).
 func (f *iprf) leftCount(a uint32, bc *blockCache, l int, t, n uint32) uint32 {
 	if d := l - f.cacheLevels; bc != nil && bc.deep != nil && d >= 0 && d < f.deepLevels && t < 1<<(l-1) {
-		return uint32(bc.deep[deepIndex(d, t)])
+		root := t >> d
+		rec := bc.deep[deepRecord*int(root):][:deepRecord]
+		if rec[deepRecord-1] == recordEmpty {
+			f.fillRecord(a, bc, root, rec)
+		}
+		if rec[deepRecord-1] == recordFilled {
+			return uint32(rec[1<<d-1+int(t&(1<<d-1))])
+		}
 	}
 	return f.split(a, l, t, n)
+}
+
+// fillRecord computes the deep record of lower-half cached node root:
+// the left counts of its subtree's top deepLevels levels.
+func (f *iprf) fillRecord(a uint32, bc *blockCache, root uint32, rec []uint16) {
+	var ns, next [1 << maxDeep]uint32
+	ns[0] = bc.starts[root+1] - bc.starts[root]
+	for d := range f.deepLevels {
+		for k := range uint32(1) << d {
+			t := root<<d + k
+			s := f.split(a, f.cacheLevels+d, t, ns[k])
+			if s > math.MaxUint16 {
+				rec[deepRecord-1] = recordUnusable
+				return
+			}
+			rec[1<<d-1+int(k)] = uint16(s)
+			if d+1 < f.deepLevels {
+				next[2*k], next[2*k+1] = s, ns[k]-s
+			}
+		}
+		ns = next
+	}
+	rec[deepRecord-1] = recordFilled
+}
+
+// fillDeep fills every deep record now (as HintInit leaves them).
+func (f *iprf) fillDeep() {
+	for a, bc := range f.cache {
+		if bc == nil || bc.deep == nil {
+			continue
+		}
+		for root := 0; root < len(bc.deep)/deepRecord; root++ {
+			rec := bc.deep[deepRecord*root:][:deepRecord]
+			if rec[deepRecord-1] == recordEmpty {
+				f.fillRecord(uint32(a), bc, uint32(root), rec)
+			}
+		}
+	}
 }
 
 // walk descends from level `from` (node t, ball range [start, start+n))
