@@ -69,23 +69,20 @@ const (
 	// the tree only (the regular hints' members, the only balls a regular
 	// query or update walks), each node's left count, so that at n = 2^23
 	// a walk needs no binomial: query about 0.28 -> 0.21 ms for 16 MiB more
-	// memory. HintInit fills them for free; after LoadClient each cached
-	// node's record is filled when a walk first passes it (7 binomials
-	// instead of 3), which spreads the work (0.33 s at n = 2^23, 2.3 s in
-	// WebAssembly) over many queries instead of the first one.
+	// memory. HintInit fills them all for free; after LoadClient a walk
+	// keeps the counts it computes, so a loaded client starts at the old
+	// speed and speeds up as its records fill (building them all at load
+	// would cost 0.33 s, 2.3 s in WebAssembly, before the first lookup).
 	maxDeep = 3
 	// deepRecord: the 1+2+4 left counts below one cached node (heap
-	// order) and the record's state share 16 bytes, so a walk reads them
-	// with one cache miss.
+	// order) and a bit mask of those set share 16 bytes, so a walk reads
+	// them with one cache miss.
 	deepRecord = 8
 )
 
-// States of a deep record (its last slot).
-const (
-	recordEmpty    = 0
-	recordFilled   = 1
-	recordUnusable = 2 // a count does not fit in 16 bits: walk with split
-)
+// recordFull is the last slot of a deep record whose counts are all set
+// (bit i: slot i holds its count).
+func (f *iprf) recordFull() uint16 { return 1<<(1<<f.deepLevels-1) - 1 }
 
 // blockCache is what one block's evaluations reuse.
 type blockCache struct {
@@ -97,7 +94,7 @@ type blockCache struct {
 	// deep holds the left counts of the lower-half nodes of the deepLevels
 	// levels below cacheLevels: for node t of level cacheLevels+d, at
 	// deepRecord*(t>>d) + 2^d-1 + t mod 2^d (the record of its ancestor at
-	// level cacheLevels, whose last slot is its state).
+	// level cacheLevels, whose last slot says which counts are set).
 	deep []uint16
 }
 
@@ -251,7 +248,7 @@ func (f *iprf) sampleTree(a uint32, depth int, lower bool) (treeSample, error) {
 		ts.cached = counts
 	}
 	for i := deepRecord - 1; ts.deep != nil && i < len(ts.deep); i += deepRecord {
-		ts.deep[i] = recordFilled
+		ts.deep[i] = f.recordFull()
 	}
 	ts.counts = counts
 	return ts, nil
@@ -354,42 +351,37 @@ func (f *iprf) splitWith(a uint32, l int, t uint32, n uint32, lo, hi uint64) uin
 }
 
 // leftCount is split, from the block's deep records when they hold the
-// node (filling its record first if need be).
+// node; a count computed here is kept there for the next walk.
 func (f *iprf) leftCount(a uint32, bc *blockCache, l int, t, n uint32) uint32 {
-	if d := l - f.cacheLevels; bc != nil && bc.deep != nil && d >= 0 && d < f.deepLevels && t < 1<<(l-1) {
-		root := t >> d
-		rec := bc.deep[deepRecord*int(root):][:deepRecord]
-		if rec[deepRecord-1] == recordEmpty {
-			f.fillRecord(a, bc, root, rec)
-		}
-		if rec[deepRecord-1] == recordFilled {
-			return uint32(rec[1<<d-1+int(t&(1<<d-1))])
-		}
+	d := l - f.cacheLevels
+	if bc == nil || bc.deep == nil || d < 0 || d >= f.deepLevels || t >= 1<<(l-1) {
+		return f.split(a, l, t, n)
 	}
-	return f.split(a, l, t, n)
+	rec := bc.deep[deepRecord*int(t>>d):][:deepRecord]
+	slot := 1<<d - 1 + int(t&(1<<d-1))
+	if rec[deepRecord-1]>>slot&1 != 0 {
+		return uint32(rec[slot])
+	}
+	s := f.split(a, l, t, n)
+	if s <= math.MaxUint16 {
+		rec[slot] = uint16(s)
+		rec[deepRecord-1] |= 1 << slot
+	}
+	return s
 }
 
-// fillRecord computes the deep record of lower-half cached node root:
-// the left counts of its subtree's top deepLevels levels.
+// fillRecord computes the whole deep record of lower-half cached node
+// root: the left counts of its subtree's top deepLevels levels.
 func (f *iprf) fillRecord(a uint32, bc *blockCache, root uint32, rec []uint16) {
 	var ns, next [1 << maxDeep]uint32
 	ns[0] = bc.starts[root+1] - bc.starts[root]
 	for d := range f.deepLevels {
 		for k := range uint32(1) << d {
-			t := root<<d + k
-			s := f.split(a, f.cacheLevels+d, t, ns[k])
-			if s > math.MaxUint16 {
-				rec[deepRecord-1] = recordUnusable
-				return
-			}
-			rec[1<<d-1+int(k)] = uint16(s)
-			if d+1 < f.deepLevels {
-				next[2*k], next[2*k+1] = s, ns[k]-s
-			}
+			s := f.leftCount(a, bc, f.cacheLevels+d, root<<d+k, ns[k])
+			next[2*k], next[2*k+1] = s, ns[k]-s
 		}
 		ns = next
 	}
-	rec[deepRecord-1] = recordFilled
 }
 
 // fillDeep fills every deep record now (as HintInit leaves them).
@@ -399,10 +391,7 @@ func (f *iprf) fillDeep() {
 			continue
 		}
 		for root := 0; root < len(bc.deep)/deepRecord; root++ {
-			rec := bc.deep[deepRecord*root:][:deepRecord]
-			if rec[deepRecord-1] == recordEmpty {
-				f.fillRecord(uint32(a), bc, uint32(root), rec)
-			}
+			f.fillRecord(uint32(a), bc, uint32(root), bc.deep[deepRecord*root:][:deepRecord])
 		}
 	}
 }
