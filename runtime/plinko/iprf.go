@@ -753,11 +753,15 @@ func binomialHalf(n uint32, lo, hi uint64, more func(it uint16) (uint64, uint64)
 	case n <= 128:
 		return uint32(bits.OnesCount64(lo) + bits.OnesCount64(hi&lowMask(n-64)))
 	}
+	// F must be the same on every platform and toolchain that may load a
+	// saved state: the float64() conversions round each product, which Go
+	// may otherwise fuse with the following addition (FMA, e.g. on arm64);
+	// floatDigest (in the state) catches math.Log/Lgamma differences.
 	nf := float64(n)
 	spq := math.Sqrt(nf * 0.25)
-	b := 1.15 + 2.53*spq
-	a := -0.0873 + 0.0248*b + 0.01*0.5
-	c := nf*0.5 + 0.5
+	b := 1.15 + float64(2.53*spq)
+	a := -0.0873 + float64(0.0248*b) + 0.01*0.5
+	c := float64(nf*0.5) + 0.5
 	vr := 0.92 - 4.2/b
 	var alpha, h, m float64
 	setup := false
@@ -771,7 +775,7 @@ func binomialHalf(n uint32, lo, hi uint64, more func(it uint16) (uint64, uint64)
 		if us == 0 {
 			continue
 		}
-		kf := math.Floor((2*a/us+b)*u + c)
+		kf := math.Floor(float64((2*a/us+b)*u) + c)
 		if kf < 0 || kf > nf {
 			continue
 		}

@@ -2,6 +2,7 @@ package plinko
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -145,4 +146,33 @@ func FuzzApplyJournal(f *testing.F) {
 		}
 		_ = re.ApplyJournal(b)
 	})
+}
+
+// TestStateFloatDigest: a state whose iPRF hints were built with other
+// floating-point math (another architecture or Go version) is refused, so
+// that the hints are rebuilt rather than silently answering wrong; the
+// AES-PRF, which uses no floating point, does not care.
+func TestStateFloatDigest(t *testing.T) {
+	for _, k := range kinds {
+		w := newWorld(t, 1000, 8, 25, WithOffsets(k), WithBackups(10))
+		state, err := w.cl.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadClient(state); err != nil {
+			t.Fatalf("%v: own state refused: %v", k, err)
+		}
+		at := 4 + 1 + 8 + 2 + 1 + 4 + 2 + 4 + 1 // the digest's offset
+		other := bytes.Clone(state)
+		other[at] ^= 1
+		sum := sha256.Sum256(other[:len(other)-sha256.Size])
+		copy(other[len(other)-sha256.Size:], sum[:])
+		_, err = LoadClient(other)
+		if k == OffsetIPRF && !errors.Is(err, ErrBadState) {
+			t.Fatalf("iPRF state from other float math accepted: %v", err)
+		}
+		if k == OffsetAESScan && err != nil {
+			t.Fatalf("AES-PRF state refused for its float digest: %v", err)
+		}
+	}
 }

@@ -6,13 +6,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
+	"sync"
 )
 
-// Client state format, version 1 (integers little-endian):
+// Client state format, version 2 (integers little-endian):
 //
 //	"PLKC" | version(1) | N(8) | EntrySize(2) | LogW(1) | C(4) | Lambda(2) | Q(4) | offsets(1)
-//	| master key(32) | epoch(8) | ready(1) | next(4)
+//	| float digest(8) | master key(32) | epoch(8) | ready(1) | next(4)
 //	if ready: regular parities (Lambda*W*EntrySize) | backup l (Q*EntrySize) | backup r (Q*EntrySize)
 //	          | next promoted records: x(8) | flags(1: bit0 flip, bit1 used)
 //	          | consumed count(4) | ids(4 each, strictly increasing, < Lambda*W)
@@ -20,10 +22,15 @@ import (
 //	| sha256 of everything before (32)
 //
 // The master key is secret: the state must stay on the client.
+//
+// The float digest (floatDigest) fingerprints the floating-point math the
+// iPRF's binomial sampler uses on the platform that built the hints; a
+// state is refused where it differs (another architecture or toolchain
+// could compute another F and silently answer wrong).
 const (
 	stateMagic   = "PLKC"
-	stateVersion = 1
-	stateHeader  = 4 + 1 + 8 + 2 + 1 + 4 + 2 + 4 + 1 + 32 + 8 + 1 + 4
+	stateVersion = 2
+	stateHeader  = 4 + 1 + 8 + 2 + 1 + 4 + 2 + 4 + 1 + 8 + 32 + 8 + 1 + 4
 )
 
 // ErrBadState is wrapped by every LoadClient error.
@@ -43,6 +50,7 @@ func (c *Client) MarshalBinary() ([]byte, error) {
 	b = binary.LittleEndian.AppendUint16(b, uint16(p.Lambda))
 	b = binary.LittleEndian.AppendUint32(b, uint32(p.Q))
 	b = append(b, byte(p.Offsets))
+	b = append(b, floatDigest()...)
 	b = append(b, c.master[:]...)
 	b = binary.LittleEndian.AppendUint64(b, c.epoch)
 	if c.ready {
@@ -173,6 +181,9 @@ func LoadClient(state []byte, opts ...ClientOption) (*Client, error) {
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadState, err)
 	}
+	if d := r.take(8); p.Offsets == OffsetIPRF && string(d) != string(floatDigest()) {
+		return nil, fmt.Errorf("%w: the hints were built where floating-point math differs from this platform's (another architecture or Go version); rebuild them", ErrBadState)
+	}
 	cfg := clientConfig{ks: &StdKeystream{}, workers: 1, rand: rand.Reader}
 	for _, o := range opts {
 		o(&cfg)
@@ -244,3 +255,51 @@ func LoadClient(state []byte, opts ...ClientOption) (*Client, error) {
 	c.jr.ok = c.ready // a loaded client is at a checkpoint
 	return c, nil
 }
+
+// floatDigest fingerprints every floating-point result the iPRF's sampler
+// depends on: math.Log and math.Lgamma over the magnitudes it meets, and
+// binomial samples over the node sizes of the tree (rejection path
+// included). Computed once per process.
+func floatDigest() []byte {
+	floatDigestOnce.Do(func() {
+		h := sha256.New()
+		var buf [8]byte
+		put := func(v uint64) {
+			binary.LittleEndian.PutUint64(buf[:], v)
+			h.Write(buf[:])
+		}
+		x := uint64(0x9e3779b97f4a7c15)
+		next := func() uint64 { // splitmix64
+			x += 0x9e3779b97f4a7c15
+			z := x
+			z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+			z = (z ^ z>>27) * 0x94d049bb133111eb
+			return z ^ z>>31
+		}
+		for e := -64; e <= 64; e++ {
+			for range 4 {
+				put(math.Float64bits(math.Log(math.Ldexp(unit(next())+0x1p-53, e))))
+			}
+		}
+		for range 512 {
+			k := float64(next() % (1 << 28))
+			lg, _ := math.Lgamma(k + 1)
+			put(math.Float64bits(lg))
+		}
+		for i := range 1024 {
+			n := uint32(129 + next()%(1<<21))
+			seed := next()
+			more := func(it uint16) (uint64, uint64) {
+				return seed ^ uint64(it)*0x9e3779b97f4a7c15, seed + uint64(it)*0xbf58476d1ce4e5b9
+			}
+			put(uint64(binomialHalf(n, next(), next(), more)) | uint64(i)<<32)
+		}
+		floatDigestSum = h.Sum(nil)[:8]
+	})
+	return floatDigestSum
+}
+
+var (
+	floatDigestOnce sync.Once
+	floatDigestSum  []byte
+)
