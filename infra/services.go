@@ -57,6 +57,9 @@ func devnetWorkload(c *Config) Workload {
 			"--ws", "0.0.0.0:" + strconv.Itoa(wsPort),
 			"--accounts", strconv.Itoa(c.Devnet.Accounts),
 			"--block-time", c.Devnet.BlockTime,
+			// Every block's state stays readable, so an updater that was
+			// down longer than 128 blocks replays instead of regenerating.
+			"--archive",
 		},
 		Ports: []Port{{"rpc", rpcPort}, {"ws", wsPort}},
 		// devnet has no HTTP health endpoint: TCP on the JSON-RPC port, with

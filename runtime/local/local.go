@@ -188,10 +188,14 @@ func Start(ctx context.Context, cfg Config) (sys *System, err error) {
 		Seed:      cfg.Seed,
 		BlockTime: cfg.BlockTime,
 		DataDir:   s.chainDir(),
-		HTTPAddr:  rpcAddr,
-		WSAddr:    wsAddr,
-		Logger:    s.log.With("component", "devnet"),
-		Progress:  cfg.Progress,
+		// Every block's state stays readable: at 2^23 accounts db-gen takes
+		// minutes, longer than a pruning node's 128 recent states last at
+		// 2 s blocks, and the updater must replay from db-gen's block.
+		Archive:  true,
+		HTTPAddr: rpcAddr,
+		WSAddr:   wsAddr,
+		Logger:   s.log.With("component", "devnet"),
+		Progress: cfg.Progress,
 	})
 	if err != nil {
 		walletLn.Close()

@@ -96,7 +96,9 @@ type Updater struct {
 
 	epoch, snapshotEpoch uint64
 	block                blockRef
-	oldest               uint64              // oldest delta epoch kept
+	oldest               uint64 // oldest delta epoch kept
+	regenerated          bool   // this run regenerated, last at regenEpoch
+	regenEpoch           uint64
 	history              map[uint64]blockRef // epoch -> block, for epochs in [oldest, epoch] and snapshotEpoch
 
 	c  *rpc.Client
@@ -381,6 +383,12 @@ func (u *Updater) CatchUp(ctx context.Context, received time.Time) error {
 			if stateGone(err) && u.cfg.RegenerateLoad > 0 {
 				// Down for longer than the node keeps history: the blocks
 				// in between cannot be replayed, so start over at the head.
+				if u.regenerated && u.regenEpoch == u.epoch {
+					// Even the regeneration's own block is gone: reading the
+					// whole state takes longer than the node keeps states.
+					u.log.Error("updater: the node keeps fewer block states than a regeneration takes, so the updater cannot keep up; run it as an archive node (plinko devnet --archive, geth --gcmode archive)",
+						"block", next.Number)
+				}
 				u.log.Warn("updater: the node no longer has the state of the next block; regenerating from the head",
 					"block", next.Number, "err", err)
 				if err := u.regenerateAtHead(ctx, received); err != nil {
@@ -654,6 +662,7 @@ func (u *Updater) regenerate(ctx context.Context, hdr *types.Header, received ti
 	oldSize := u.params.TableSize
 	u.table, u.params = table, table.Params()
 	u.epoch, u.snapshotEpoch, u.oldest = epoch, epoch, epoch+1
+	u.regenerated, u.regenEpoch = true, epoch
 	u.block = blockRef{hdr.Number.Uint64(), hdr.Hash()}
 	clear(u.history)
 	u.history[epoch] = u.block

@@ -32,6 +32,7 @@ new accounts and withdrawals in every block. Runs until Ctrl-C.`,
 	f.StringVar(&cfg.WSAddr, "ws", "127.0.0.1:8546", "JSON-RPC over WebSocket listen address (port 0: any free port)")
 	f.StringVar(&cfg.DataDir, "data", "", "data directory for a chain that survives restarts (empty: in memory)")
 	f.BoolVar(&noTraffic, "no-traffic", false, "mine empty blocks (no transfers, no withdrawals)")
+	f.BoolVar(&cfg.Archive, "archive", false, "keep every block's state (readers such as the updater can replay any block; a crash loses at most the newest block)")
 	f.IntVar(&cfg.Traffic.TxPerBlock, "tx-per-block", devnet.DefaultTxPerBlock, "transfers per block")
 	f.Uint64Var(&cfg.Traffic.NewAccountEvery, "new-account-every", devnet.DefaultNewAccountEvery, "every k-th block pays a new account")
 	f.Uint64Var(&cfg.Traffic.WithdrawalEvery, "withdrawal-every", devnet.DefaultWithdrawalEvery, "every k-th block carries a withdrawal")
