@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
@@ -638,7 +639,20 @@ func (u *Updater) regenerate(ctx context.Context, hdr *types.Header, received ti
 	// Epochs never fall below block numbers (dataset's rule): after blocks
 	// that could not be replayed, the epoch jumps to the head's number.
 	epoch := max(u.epoch+1, hdr.Number.Uint64())
-	accounts, err := dbgen.AccountRange(ctx, u.c, hdr.Hash(), u.cfg.Parallel, nil)
+	u.log.Info("updater: regenerating the keyword table: reading every account", "block", hdr.Number)
+	var (
+		logMu   sync.Mutex
+		lastLog time.Time
+	)
+	progress := func(done, total, n uint64) { // minutes at 2^23 accounts: say how far
+		logMu.Lock() // called from every stripe's goroutine
+		defer logMu.Unlock()
+		if time.Since(lastLog) >= 10*time.Second {
+			lastLog = time.Now()
+			u.log.Info("updater: regeneration progress", "percent", 100*float64(done)/float64(max(total, 1)), "accounts", n)
+		}
+	}
+	accounts, err := dbgen.AccountRange(ctx, u.c, hdr.Hash(), u.cfg.Parallel, progress)
 	if err != nil {
 		return fmt.Errorf("updater: reading every account of block %d to regenerate the table: %w", hdr.Number, err)
 	}
