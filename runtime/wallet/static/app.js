@@ -273,6 +273,7 @@ async function start() {
     const m = e.data;
     if (m.ev === 'progress') return onProgress(m);
     if (m.ev === 'phase') { $('sync-line').textContent = m.text; return; }
+    if (m.ev === 'notice') { $('notice').textContent = m.text; $('notice').hidden = false; return; }
     if (m.ev === 'crashed') {
       // Nothing will answer the pending requests any more.
       for (const p of pending.values()) p.reject(Object.assign(new Error(m.message), { kind: 'wasm' }));

@@ -15,6 +15,7 @@ self.plinkoProgress = (stage, done, total) => {
   postMessage({ ev: 'progress', stage, done, total });
 };
 self.plinkoPhase = (text) => postMessage({ ev: 'phase', text });
+self.plinkoNotice = (text) => postMessage({ ev: 'notice', text });
 
 // IndexedDB: one object store, one record per deployment (keyed by CDN URL).
 // A put commits in one transaction, so a reader sees the old or the new state,

@@ -4,7 +4,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"syscall/js"
 
 	"github.com/plinko-pir/plinko/runtime/client"
@@ -16,8 +18,29 @@ import (
 // never a mix; journal records are appended one transaction each. State and
 // records carry their own sha256 (the client verifies them), so a damaged one
 // is refused there and the hints rebuilt.
+//
+// Browser storage full: the saved state is deleted and the store keeps
+// nothing for the rest of this visit (memory only). Nothing consumed can be
+// reused after a reload, because nothing is left to reload: the next visit
+// builds fresh hints. The page says so (plinkoNotice).
 type idbStore struct {
-	key string
+	key     string
+	memOnly atomic.Bool
+}
+
+// full handles a failed write: on a quota error it deletes the saved state
+// and turns to memory only; otherwise (or if the delete fails too) the
+// error stands and the lookup is refused.
+func (s *idbStore) full(ctx context.Context, err error) error {
+	if !errors.Is(err, errQuota) {
+		return err
+	}
+	if rerr := s.Remove(ctx); rerr != nil {
+		return fmt.Errorf("%w (and deleting the saved state failed: %v)", err, rerr)
+	}
+	s.memOnly.Store(true)
+	js.Global().Call("plinkoNotice", "Browser storage is full, so the hints are kept only while this page is open; the next visit downloads the snapshot again. Free some disk space to keep them between visits.")
+	return nil
 }
 
 var _ client.JournalStore = (*idbStore)(nil)
@@ -36,10 +59,13 @@ func (s *idbStore) Load(ctx context.Context) ([]byte, error) {
 }
 
 func (s *idbStore) Save(ctx context.Context, state []byte) error {
+	if s.memOnly.Load() {
+		return nil
+	}
 	u8 := js.Global().Get("Uint8Array").New(len(state))
 	js.CopyBytesToJS(u8, state)
 	if _, err := await(ctx, js.Global().Get("plinkoStore").Call("save", s.key, u8)); err != nil {
-		return fmt.Errorf("writing IndexedDB: %w", err)
+		return s.full(ctx, fmt.Errorf("writing IndexedDB: %w", err))
 	}
 	return nil
 }
@@ -47,10 +73,13 @@ func (s *idbStore) Save(ctx context.Context, state []byte) error {
 // Append adds one journal record after the state, in its own transaction
 // (a record is stored whole or not at all).
 func (s *idbStore) Append(ctx context.Context, rec []byte) error {
+	if s.memOnly.Load() {
+		return nil
+	}
 	u8 := js.Global().Get("Uint8Array").New(len(rec))
 	js.CopyBytesToJS(u8, rec)
 	if _, err := await(ctx, js.Global().Get("plinkoStore").Call("append", s.key, u8)); err != nil {
-		return fmt.Errorf("appending to IndexedDB: %w", err)
+		return s.full(ctx, fmt.Errorf("appending to IndexedDB: %w", err))
 	}
 	return nil
 }
