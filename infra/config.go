@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/plinko-pir/plinko/infra/vultr"
 )
 
 // ErrConfig marks every configuration error, so that callers (and tests) can
@@ -381,7 +383,7 @@ func (c *Config) validateCluster(ctx *pulumi.Context) error {
 			return bad(key+".nodes", "%d is outside autoscale bounds %d..%d", p.Nodes, p.Autoscale.Min, p.Autoscale.Max)
 		}
 	}
-	if !registryName(c.Registry.Name) {
+	if !vultr.ValidRegistryName(c.Registry.Name) {
 		return bad("registry.name", "must be 1-32 lower-case letters or digits, got %q", c.Registry.Name)
 	}
 	if c.Registry.Plan == "" {
@@ -474,18 +476,6 @@ func dnsSubdomain(s string) bool {
 	}
 	for _, part := range strings.Split(s, ".") {
 		if !dnsLabel(part) {
-			return false
-		}
-	}
-	return true
-}
-
-func registryName(s string) bool {
-	if len(s) < 1 || len(s) > 32 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
 			return false
 		}
 	}

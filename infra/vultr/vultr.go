@@ -252,7 +252,7 @@ var ErrRegistryName = errors.New("vultr containerRegistry: name must be 1-32 low
 func NewContainerRegistry(ctx *pulumi.Context, name string, args ContainerRegistryArgs, opts ...pulumi.ResourceOption) (*ContainerRegistry, error) {
 	const what = "containerRegistry"
 	switch {
-	case !validRegistryName(args.Name):
+	case !ValidRegistryName(args.Name):
 		return nil, fmt.Errorf("%w, got %q", ErrRegistryName, args.Name)
 	case args.Plan == "":
 		return nil, errRequired(what, "plan")
@@ -272,7 +272,9 @@ func NewContainerRegistry(ctx *pulumi.Context, name string, args ContainerRegist
 	return &res, nil
 }
 
-func validRegistryName(s string) bool {
+// ValidRegistryName reports whether s is a name Vultr accepts for a
+// container registry: 1 to 32 lower-case letters and digits.
+func ValidRegistryName(s string) bool {
 	if len(s) < 1 || len(s) > 32 {
 		return false
 	}

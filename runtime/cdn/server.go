@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/plinko-pir/plinko/runtime/fastserve"
 )
 
 // Config says what to serve and how.
@@ -136,20 +138,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer stopWarm()
 	go s.warm(warmCtx)
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("serving", "addr", ln.Addr().String(), "dir", s.cfg.Dir)
-	select {
-	case err := <-errc:
+	if err := fastserve.Serve(ctx, srv, ln, shutdownGrace, s.log); err != nil {
 		return fmt.Errorf("cdn: serving: %w", err)
-	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	if err := srv.ShutdownWithContext(sctx); err != nil {
-		s.log.Warn("shutdown did not finish in time", "err", err)
-	}
-	<-errc
 	return nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/plinko-pir/plinko/runtime/dataset"
 )
 
 // Store keeps the client's state (hints, epoch, manifest) between runs. The
@@ -102,14 +104,15 @@ type DirStore struct {
 	LockWait time.Duration
 
 	lockMu sync.Mutex
-	lock   *os.File
+	locked bool
+	lock   *os.File // nil where the platform has no flock
 }
 
 // acquire takes the directory's lock once.
 func (d *DirStore) acquire() error {
 	d.lockMu.Lock()
 	defer d.lockMu.Unlock()
-	if d.lock != nil {
+	if d.locked {
 		return nil
 	}
 	wait := d.LockWait
@@ -120,10 +123,7 @@ func (d *DirStore) acquire() error {
 	if err != nil {
 		return err
 	}
-	if f == nil { // no locking on this platform
-		f = os.Stdin
-	}
-	d.lock = f
+	d.lock, d.locked = f, true
 	return nil
 }
 
@@ -131,13 +131,12 @@ func (d *DirStore) acquire() error {
 func (d *DirStore) Close() error {
 	d.lockMu.Lock()
 	defer d.lockMu.Unlock()
-	if d.lock == nil || d.lock == os.Stdin {
-		d.lock = nil
+	f := d.lock
+	d.lock, d.locked = nil, false
+	if f == nil {
 		return nil
 	}
-	err := d.lock.Close()
-	d.lock = nil
-	return err
+	return f.Close()
 }
 
 // stateFile is the name of the state file inside a DirStore's directory;
@@ -185,15 +184,15 @@ func (d *DirStore) Save(_ context.Context, state []byte) error {
 	sum := sha256.Sum256(state)
 	buf := make([]byte, 0, len(state)+len(sum))
 	buf = append(append(buf, state...), sum[:]...)
-	if err := writeAtomic(d.Dir, stateFile, buf); err != nil {
-		return err
+	if err := dataset.WriteFilePerm(d.Path(), buf, 0o600); err != nil {
+		return fmt.Errorf("saving client state: %w", err)
 	}
 	// A crash before the old journal is gone leaves records naming the old
 	// state: the client skips them (and then saves a whole state again).
 	if err := os.Remove(filepath.Join(d.Dir, journalFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("removing the old journal: %w", err)
 	}
-	return syncDir(d.Dir)
+	return dataset.SyncDir(d.Dir)
 }
 
 // Append writes one frame (length, record) at the end of the journal file
@@ -224,7 +223,7 @@ func (d *DirStore) Append(_ context.Context, rec []byte) error {
 		return fmt.Errorf("closing the journal: %w", err)
 	}
 	if errors.Is(statErr, os.ErrNotExist) {
-		return syncDir(d.Dir) // the new file's name must survive too
+		return dataset.SyncDir(d.Dir) // the new file's name must survive too
 	}
 	return nil
 }
@@ -281,42 +280,6 @@ func truncateTail(path string, n int) error {
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("cutting a torn journal record: %w", err)
-	}
-	return nil
-}
-
-// writeAtomic writes dir/name through a temp file in dir: fsync, rename, fsync dir.
-func writeAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("syncing %s: %w", name, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("closing %s: %w", name, err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("renaming %s into place: %w", name, err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	if df, err := os.Open(dir); err == nil {
-		err = df.Sync()
-		df.Close()
-		if err != nil {
-			return fmt.Errorf("syncing directory %s: %w", dir, err)
-		}
 	}
 	return nil
 }

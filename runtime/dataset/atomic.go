@@ -14,8 +14,13 @@ import (
 // WriteFileAtomic writes path through write: into a temporary file in the
 // same directory, fsynced, renamed over path, and the directory fsynced, so a
 // reader (or a restart after a crash) sees the old file or the new one, never
-// a part. It returns the size and sha256 of what was written.
+// a part. It returns the size and sha256 of what was written. The file is
+// world-readable (0644): published data.
 func WriteFileAtomic(path string, write func(w io.Writer) error) (size int64, sum [32]byte, err error) {
+	return writeFileAtomic(path, 0o644, write)
+}
+
+func writeFileAtomic(path string, perm os.FileMode, write func(w io.Writer) error) (size int64, sum [32]byte, err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, sum, fmt.Errorf("creating directory for %s: %w", path, err)
@@ -40,7 +45,7 @@ func WriteFileAtomic(path string, write func(w io.Writer) error) (size int64, su
 	if err = bw.Flush(); err != nil {
 		return 0, sum, fmt.Errorf("writing %s: %w", path, err)
 	}
-	if err = f.Chmod(0o644); err != nil {
+	if err = f.Chmod(perm); err != nil {
 		return 0, sum, fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err = f.Sync(); err != nil {
@@ -52,7 +57,7 @@ func WriteFileAtomic(path string, write func(w io.Writer) error) (size int64, su
 	if err = os.Rename(tmp, path); err != nil {
 		return 0, sum, fmt.Errorf("renaming into %s: %w", path, err)
 	}
-	if err = syncDir(dir); err != nil {
+	if err = SyncDir(dir); err != nil {
 		return 0, sum, err
 	}
 	copy(sum[:], h.Sum(nil))
@@ -60,15 +65,21 @@ func WriteFileAtomic(path string, write func(w io.Writer) error) (size int64, su
 }
 
 // WriteFile writes data to path atomically (see WriteFileAtomic).
-func WriteFile(path string, data []byte) error {
-	_, _, err := WriteFileAtomic(path, func(w io.Writer) error {
+func WriteFile(path string, data []byte) error { return WriteFilePerm(path, data, 0o644) }
+
+// WriteFilePerm is WriteFile with the file's permissions (0600 for a
+// client's state, which holds its secret key).
+func WriteFilePerm(path string, data []byte, perm os.FileMode) error {
+	_, _, err := writeFileAtomic(path, perm, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
 	return err
 }
 
-func syncDir(dir string) error {
+// SyncDir fsyncs a directory, so that the names created, renamed or removed
+// in it survive a crash.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("opening directory %s to sync: %w", dir, err)

@@ -163,7 +163,7 @@ func (d Dir) WriteSnapshot(entries []byte, pad uint64) (File, error) {
 	if err := os.Rename(d.Path(tmpName), d.Path(name)); err != nil {
 		return File{}, fmt.Errorf("naming snapshot: %w", err)
 	}
-	if err := syncDir(string(d)); err != nil {
+	if err := SyncDir(string(d)); err != nil {
 		return File{}, err
 	}
 	return File{Role: RoleSnapshot, Name: name, Size: uint64(size), SHA256: hex.EncodeToString(sum[:])}, nil

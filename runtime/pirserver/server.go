@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/plinko-pir/plinko/runtime/fastserve"
 )
 
 // Config says where the dataset comes from and how to serve it.
@@ -139,20 +141,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		<-followDone
 	}()
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("serving", "addr", ln.Addr().String(), "source", s.src.String())
-	select {
-	case err := <-errc:
+	if err := fastserve.Serve(ctx, srv, ln, shutdownGrace, s.log); err != nil {
 		return fmt.Errorf("pir-server: serving: %w", err)
-	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	if err := srv.ShutdownWithContext(sctx); err != nil {
-		s.log.Warn("shutdown did not finish in time", "err", err)
-	}
-	<-errc
 	stopFollow()
 	<-followDone
 	s.release()

@@ -102,7 +102,7 @@ func EnsureWasm(ctx context.Context, cacheDir string) (string, error) {
 	if err := os.Rename(tmpName, out); err != nil {
 		return "", fmt.Errorf("installing built wasm: %w", err)
 	}
-	syncDir(dir)
+	_ = dataset.SyncDir(dir) // best effort: the checksum file, written last, decides
 	// The checksum goes last: a cache entry without a matching one is
 	// rebuilt, so a torn or damaged file is never served.
 	if err := dataset.WriteFile(filepath.Join(dir, wasmSumFile), []byte(sha256Hex(built)+"\n")); err != nil {
@@ -241,11 +241,4 @@ func syncFile(path string) error {
 		return fmt.Errorf("syncing %s: %w", path, err)
 	}
 	return nil
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
