@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+
+	"github.com/plinko-pir/plinko/runtime/plinko"
 )
 
 // Progress stages reported through Config.OnProgress.
@@ -112,4 +114,9 @@ var (
 	// ErrServerBehind: the pir-server answered from an older epoch than the
 	// client's hints, twice.
 	ErrServerBehind = errors.New("pir-server is behind the client's epoch")
+	// ErrTampered: an answer of the pir-server failed the client's check
+	// against the published snapshot: the server (or something between)
+	// altered it. Nothing from that request was kept and no balance is
+	// returned. Errors wrapping it name the server.
+	ErrTampered = plinko.ErrTampered
 )

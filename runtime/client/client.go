@@ -23,6 +23,10 @@ import (
 // position, always.
 const queriesPerLookup = keyword.Ways
 
+// queriesPerRequest is what one request to the pir-server carries: the
+// lookup's queries and the check (plinko.Batch).
+const queriesPerRequest = queriesPerLookup + plinko.ChecksPerBatch
+
 // Client is a Plinko PIR client. Its methods are safe for concurrent use;
 // Sync and Lookup run one at a time, Status never waits for them.
 type Client struct {
@@ -132,7 +136,7 @@ func (c *Client) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.s != nil && c.s.sameLayout(man) && c.s.pl.QueriesLeft() >= queriesPerLookup {
+	if c.s != nil && c.s.sameLayout(man) && c.s.pl.QueriesLeft() >= queriesPerRequest {
 		head, err := c.fetchHead(ctx)
 		if err != nil {
 			return err

@@ -50,11 +50,11 @@ func TestFirstSyncAndLookups(t *testing.T) {
 	}
 	e.checkLookup(c, unknownAccount(r), false)
 	for i, n := range e.queries {
-		if n != 3 {
-			t.Fatalf("request %d carried %d queries, want always 3", i, n)
+		if n != queriesPerRequest {
+			t.Fatalf("request %d carried %d queries, want always %d", i, n, queriesPerRequest)
 		}
 	}
-	if left := c.Status().QueriesLeft; left != st.QueriesLeft-6*3 {
+	if left := c.Status().QueriesLeft; left != st.QueriesLeft-6*queriesPerRequest {
 		t.Fatalf("queries left %d after 6 lookups, from %d", left, st.QueriesLeft)
 	}
 	if got := e.snapshotGets.Load(); got != 1 {
@@ -79,8 +79,8 @@ func TestDecoyOnRepeatedLookup(t *testing.T) {
 		t.Fatalf("%d requests for 4 lookups", len(e.queries))
 	}
 	for _, n := range e.queries {
-		if n != 3 {
-			t.Fatalf("a repeated lookup sent %d queries, want 3 (decoys included)", n)
+		if n != queriesPerRequest {
+			t.Fatalf("a repeated lookup sent %d queries, want %d (decoys included)", n, queriesPerRequest)
 		}
 	}
 }
@@ -417,15 +417,15 @@ func TestIncompatibleManifestRefused(t *testing.T) {
 
 func TestRefreshWhenQueriesRunOut(t *testing.T) {
 	e := newTestEnv(t, 500)
-	c := e.newClientWith(Config{Backups: 7})
-	for i := 0; i < 5; i++ { // 15 queries on a budget of 7: two refreshes
+	c := e.newClientWith(Config{Backups: 9})
+	for i := 0; i < 5; i++ { // 20 queries on a budget of 9: two refreshes
 		e.checkLookup(c, e.accounts[i], true)
 	}
 	if got := e.snapshotGets.Load(); got != 3 {
-		t.Fatalf("%d snapshot downloads for 15 queries with 7 per set of hints, want 3", got)
+		t.Fatalf("%d snapshot downloads for 20 queries with 9 per set of hints, want 3", got)
 	}
-	if left := c.Status().QueriesLeft; left != 7-3 {
-		t.Fatalf("queries left %d, want 4", left)
+	if left := c.Status().QueriesLeft; left != 9-queriesPerRequest {
+		t.Fatalf("queries left %d, want %d", left, 9-queriesPerRequest)
 	}
 }
 

@@ -2,8 +2,11 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
+	"math/big"
 	"time"
 
 	"github.com/plinko-pir/plinko/runtime/keyword"
@@ -18,8 +21,10 @@ const queryContentType = "application/octet-stream"
 
 // Lookup finds addr's balance privately: it sends the Plinko queries for the
 // address's three keyword positions in one request (always three, found or
-// not; a position already answered is replaced by a decoy inside the scheme),
-// brings the hints to the answer's epoch and reconstructs the entries.
+// not; a position already answered is replaced by a decoy inside the scheme)
+// with one check query whose answer the client knows, brings the hints to
+// the answer's epoch and reconstructs the entries. An answer that fails the
+// check is refused (ErrTampered) and nothing from it is kept.
 // A client without hints syncs first; one whose queries run out refreshes.
 func (c *Client) Lookup(ctx context.Context, addr [20]byte) (Result, error) {
 	c.mu.Lock()
@@ -68,10 +73,58 @@ func (c *Client) ready(ctx context.Context) error {
 	if err := c.load(ctx); err != nil {
 		return err
 	}
-	if c.s == nil || c.s.pl.QueriesLeft() < queriesPerLookup {
+	if c.s == nil || c.s.pl.QueriesLeft() < queriesPerRequest {
 		return c.sync(ctx)
 	}
 	return nil
+}
+
+// repair completes the replacement hints of queries that were sent and never
+// answered (a network error, a refused answer, a crash), before the next
+// lookup: until then the hint pool is not the one the scheme's privacy
+// argument assumes. Each repair is shaped like a lookup (three indices, the
+// owed ones padded with random ones, and a check), so the server cannot tell
+// it from one.
+func (c *Client) repair(ctx context.Context) error {
+	for {
+		owed := c.s.pl.Owed()
+		if len(owed) == 0 {
+			return nil
+		}
+		idx := owed[:min(len(owed), queriesPerLookup)]
+		cur := c.s
+		if _, _, err := c.queryOnce(ctx, func(s *session) ([]uint64, error) {
+			if s != cur || s.pl.QueriesLeft() < queriesPerRequest {
+				return nil, errRepairRefreshed
+			}
+			out := append([]uint64(nil), idx...)
+			for len(out) < queriesPerLookup {
+				x, err := randIndex(c.rand, s.params.N)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, x)
+			}
+			return out, nil
+		}); err != nil {
+			if errors.Is(err, errRepairRefreshed) {
+				return nil // fresh hints owe nothing
+			}
+			return fmt.Errorf("completing an earlier unanswered query: %w", err)
+		}
+	}
+}
+
+// errRepairRefreshed: the hints were rebuilt, so nothing is owed any more.
+var errRepairRefreshed = errors.New("hints refreshed during repair")
+
+// randIndex draws a uniform index below n.
+func randIndex(r io.Reader, n uint64) (uint64, error) {
+	v, err := rand.Int(r, new(big.Int).SetUint64(n))
+	if err != nil {
+		return 0, fmt.Errorf("drawing a padding index: %w", err)
+	}
+	return v.Uint64(), nil
 }
 
 // queryIndices runs one batch of private queries and returns the entries,
@@ -80,6 +133,9 @@ func (c *Client) ready(ctx context.Context) error {
 // epoch whose deltas are gone, or a query refused after the database changed
 // layout, gets one more try with rebuilt hints.
 func (c *Client) queryIndices(ctx context.Context, positions positionsFunc) ([][]byte, Result, error) {
+	if err := c.repair(ctx); err != nil {
+		return nil, Result{}, err
+	}
 	for attempt := 0; ; attempt++ {
 		entries, res, err := c.queryOnce(ctx, positions)
 		if attempt > 0 {
@@ -130,15 +186,16 @@ var errLayoutChanged = errors.New("the published database changed layout")
 // parameters.
 type positionsFunc func(s *session) ([]uint64, error)
 
-// buildQueries makes one query per index. Running out of hints (all backups
-// used, or no unused hint covering an index) rebuilds the hints once.
-func (c *Client) buildQueries(ctx context.Context, positions positionsFunc) ([]*plinko.Query, error) {
+// buildBatch makes one query per index plus the check. Running out of hints
+// (all backups used, or no unused hint covering an index) rebuilds the hints
+// once.
+func (c *Client) buildBatch(ctx context.Context, positions positionsFunc) (*plinko.Batch, error) {
 	for attempt := 0; ; attempt++ {
 		idx, err := positions(c.s)
 		if err != nil {
 			return nil, err
 		}
-		if c.s.pl.QueriesLeft() < len(idx) {
+		if c.s.pl.QueriesLeft() < len(idx)+plinko.ChecksPerBatch {
 			if err := c.refresh(ctx); err != nil {
 				return nil, err
 			}
@@ -146,14 +203,9 @@ func (c *Client) buildQueries(ctx context.Context, positions positionsFunc) ([]*
 				return nil, err
 			}
 		}
-		qs := make([]*plinko.Query, len(idx))
-		for i, x := range idx {
-			if qs[i], err = c.s.pl.Query(x); err != nil {
-				break
-			}
-		}
+		b, err := c.s.pl.Batch(idx)
 		if err == nil {
-			return qs, nil
+			return b, nil
 		}
 		if attempt > 0 || !errors.Is(err, plinko.ErrNoHint) && !errors.Is(err, plinko.ErrNeedRefresh) {
 			return nil, fmt.Errorf("building query: %w", err)
@@ -175,7 +227,7 @@ func (c *Client) refresh(ctx context.Context) error {
 }
 
 func (c *Client) queryOnce(ctx context.Context, positions positionsFunc) ([][]byte, Result, error) {
-	qs, err := c.buildQueries(ctx, positions)
+	b, err := c.buildBatch(ctx, positions)
 	if err != nil {
 		return nil, Result{}, err
 	}
@@ -184,7 +236,7 @@ func (c *Client) queryOnce(ctx context.Context, positions positionsFunc) ([][]by
 	if err := c.save(ctx); err != nil {
 		return nil, Result{}, err
 	}
-	body, err := plinko.EncodeQueries(qs)
+	body, err := plinko.EncodeQueries(b.Queries)
 	if err != nil {
 		return nil, Result{}, fmt.Errorf("encoding queries: %w", err)
 	}
@@ -196,35 +248,44 @@ func (c *Client) queryOnce(ctx context.Context, positions positionsFunc) ([][]by
 	if err != nil {
 		return nil, Result{}, fmt.Errorf("decoding answer: %w", err)
 	}
-	if len(answers) != len(qs) {
-		return nil, Result{}, fmt.Errorf("pir-server answered %d of %d queries", len(answers), len(qs))
+	if len(answers) != len(b.Queries) {
+		return nil, Result{}, fmt.Errorf("pir-server answered %d of %d queries", len(answers), len(b.Queries))
 	}
-	entries := make([][]byte, len(qs))
-	for i := range qs {
-		v, err := s.pl.Reconstruct(qs[i], answers[i])
-		if errors.Is(err, plinko.ErrEpochAhead) {
-			// Deltas only bridge epochs of one layout: make sure the
-			// database was not rebuilt with another one meanwhile.
-			_, man, merr := c.fetchManifest(ctx)
-			if merr != nil {
-				return nil, Result{}, merr
-			}
-			if !s.sameLayout(man) {
-				return nil, Result{}, fmt.Errorf("answer at epoch %d: %w", answers[i].Epoch, errLayoutChanged)
-			}
-			// Bring the hints to exactly the answer's epoch (not further).
-			if err := c.catchUp(ctx, answers[i].Epoch); err != nil {
-				return nil, Result{}, fmt.Errorf("applying deltas up to the answer's epoch %d: %w", answers[i].Epoch, err)
-			}
-			v, err = s.pl.Reconstruct(qs[i], answers[i])
+	epoch := answers[0].Epoch
+	for _, a := range answers {
+		if a.Epoch != epoch {
+			return nil, Result{}, fmt.Errorf("pir-server answered one request from epochs %d and %d: %w", epoch, a.Epoch, ErrServer)
 		}
-		if errors.Is(err, plinko.ErrAnswerStale) {
-			return nil, Result{}, fmt.Errorf("answer at epoch %d, hints at %d: %w", answers[i].Epoch, s.epoch, ErrServerBehind)
+	}
+	entries, err := s.pl.ReconstructBatch(b, answers)
+	if errors.Is(err, plinko.ErrEpochAhead) {
+		// Deltas only bridge epochs of one layout: make sure the
+		// database was not rebuilt with another one meanwhile.
+		_, man, merr := c.fetchManifest(ctx)
+		if merr != nil {
+			return nil, Result{}, merr
 		}
-		if err != nil {
-			return nil, Result{}, fmt.Errorf("reconstructing entry: %w", err)
+		if !s.sameLayout(man) {
+			return nil, Result{}, fmt.Errorf("answer at epoch %d: %w", epoch, errLayoutChanged)
 		}
-		entries[i] = v
+		// Bring the hints to exactly the answer's epoch (not further).
+		if err := c.catchUp(ctx, epoch); err != nil {
+			return nil, Result{}, fmt.Errorf("applying deltas up to the answer's epoch %d: %w", epoch, err)
+		}
+		entries, err = s.pl.ReconstructBatch(b, answers)
+	}
+	switch {
+	case errors.Is(err, plinko.ErrAnswerStale):
+		return nil, Result{}, fmt.Errorf("answer at epoch %d, hints at %d: %w", epoch, s.epoch, ErrServerBehind)
+	case errors.Is(err, plinko.ErrTampered):
+		// Save what the batch consumed (its replacements are owed); keep
+		// nothing of its answers. No retry: the same server would be asked.
+		if serr := c.save(ctx); serr != nil {
+			c.log.Warn("saving client state after a refused answer", "err", serr)
+		}
+		return nil, Result{}, fmt.Errorf("the pir-server at %s returned an answer that disagrees with the published snapshot, so it altered answers; no balance is shown: %w", c.cfg.PIR, ErrTampered)
+	case err != nil:
+		return nil, Result{}, fmt.Errorf("reconstructing entries: %w", err)
 	}
 	if err := c.save(ctx); err != nil {
 		return nil, Result{}, err

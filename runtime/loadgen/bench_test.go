@@ -142,7 +142,7 @@ func TestDiscover(t *testing.T) {
 // A short, small run: every request is answered and the numbers add up.
 func TestShortRun(t *testing.T) {
 	d := deploy(t, 4096)
-	res, err := Run(context.Background(), Config{URL: d.url, Params: d.params, Epoch: d.epoch, Batch: 3, Conns: 2, Duration: 300 * time.Millisecond})
+	res, err := Run(context.Background(), Config{URL: d.url, Params: d.params, Epoch: d.epoch, Batch: lookupQueries, Conns: 2, Duration: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,8 +158,12 @@ func loadSeconds() time.Duration {
 	return 10 * time.Second
 }
 
+// lookupQueries is what runtime/client sends per lookup: the three keyword
+// positions and plinko.ChecksPerBatch check queries.
+const lookupQueries = 3 + plinko.ChecksPerBatch
+
 // BenchmarkPIRServerLoad: the load generator against a pir-server on
-// loopback at n = 2^23 entries of 16 bytes, one lookup (3 queries) per
+// loopback at n = 2^23 entries of 16 bytes, one lookup (lookupQueries) per
 // request, for a fixed duration (PLINKO_LOAD_SECONDS, default 10). Both run
 // in this process on the same cores. Run with -benchtime=1x.
 func BenchmarkPIRServerLoad(b *testing.B) {
@@ -169,7 +173,7 @@ func BenchmarkPIRServerLoad(b *testing.B) {
 			var last Result
 			cpu0 := cpuTime()
 			for range b.N {
-				res, err := Run(context.Background(), Config{URL: d.url, Params: d.params, Epoch: d.epoch, Batch: 3, Conns: conns, Duration: loadSeconds()})
+				res, err := Run(context.Background(), Config{URL: d.url, Params: d.params, Epoch: d.epoch, Batch: lookupQueries, Conns: conns, Duration: loadSeconds()})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -262,7 +266,7 @@ func serverProcess(b *testing.B, d *deployment) (string, func() time.Duration) {
 
 // BenchmarkPIRServerProcessLoad: the load generator (this process) against
 // a pir-server in its own process on loopback, n = 2^23 entries of 16
-// bytes, one lookup (3 queries) per request, fixed duration. Reports the
+// bytes, one lookup (lookupQueries) per request, fixed duration. Reports the
 // server process's lookups per CPU-second (HTTP included): on a machine
 // where the server has 2 free cores, it answers about twice that.
 func BenchmarkPIRServerProcessLoad(b *testing.B) {
@@ -273,7 +277,7 @@ func BenchmarkPIRServerProcessLoad(b *testing.B) {
 			var last Result
 			c0 := serverCPU()
 			for range b.N {
-				res, err := Run(context.Background(), Config{URL: url, Params: d.params, Epoch: d.epoch, Batch: 3, Conns: conns, Duration: loadSeconds()})
+				res, err := Run(context.Background(), Config{URL: url, Params: d.params, Epoch: d.epoch, Batch: lookupQueries, Conns: conns, Duration: loadSeconds()})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -291,7 +295,8 @@ func BenchmarkPIRServerProcessLoad(b *testing.B) {
 
 // BenchmarkPrivateLookup: end-to-end private lookups with a real Plinko
 // client against the pir-server at n = 2^23 (16-byte entries): 3 queries
-// built from hints, one POST, decode, reconstruct. The hints are built once
+// and the check built from hints (plinko.Batch), one POST, decode,
+// reconstruct and verify. The hints are built once
 // (not timed). Reports the p50 and p99 of single lookups, one at a time.
 func BenchmarkPrivateLookup(b *testing.B) {
 	d := deploy(b, 1<<23)
@@ -311,7 +316,7 @@ func BenchmarkPrivateLookup(b *testing.B) {
 	var cpu time.Duration
 	b.ResetTimer()
 	for range b.N {
-		if cl.QueriesLeft() < 3 {
+		if cl.QueriesLeft() < 3+plinko.ChecksPerBatch {
 			b.StopTimer()
 			if err := cl.HintInit(bytes.NewReader(d.db), nil); err != nil {
 				b.Fatal(err)
@@ -320,13 +325,11 @@ func BenchmarkPrivateLookup(b *testing.B) {
 		}
 		idx := []uint64{rng.Uint64N(d.params.N), rng.Uint64N(d.params.N), rng.Uint64N(d.params.N)}
 		t0, c0 := time.Now(), cpuTime()
-		qs := make([]*plinko.Query, 3)
-		for i, x := range idx {
-			if qs[i], err = cl.Query(x); err != nil {
-				b.Fatal(err)
-			}
+		batch, err := cl.Batch(idx) // the three queries and the check, as runtime/client sends them
+		if err != nil {
+			b.Fatal(err)
 		}
-		body, err := plinko.EncodeQueries(qs)
+		body, err := plinko.EncodeQueries(batch.Queries)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -340,14 +343,14 @@ func BenchmarkPrivateLookup(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for i := range qs {
-			v, err := cl.Reconstruct(qs[i], as[i])
-			if err != nil {
-				b.Fatal(err)
-			}
+		vs, err := cl.ReconstructBatch(batch, as)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i, x := range idx {
 			e := keyword.EntrySize
-			if !bytes.Equal(v, d.db[idx[i]*uint64(e):(idx[i]+1)*uint64(e)]) {
-				b.Fatalf("wrong entry %d", idx[i])
+			if !bytes.Equal(vs[i], d.db[x*uint64(e):(x+1)*uint64(e)]) {
+				b.Fatalf("wrong entry %d", x)
 			}
 		}
 		lat = append(lat, time.Since(t0))
@@ -363,7 +366,7 @@ func BenchmarkPrivateLookup(b *testing.B) {
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/lookup")
 }
 
-// BenchmarkAnswerBatch: the server's work for one lookup (decode 3 queries,
+// BenchmarkAnswerBatch: the server's work for one lookup (decode 4 queries,
 // answer, encode) without HTTP, at n = 2^23 entries of 16 bytes, on all
 // cores (RunParallel), with the database on ordinary 4 KiB pages and on
 // transparent huge pages (what the pir-server uses on Linux).
@@ -393,7 +396,7 @@ func BenchmarkAnswerBatch(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 2))
 			bodies := make([][]byte, 256)
 			for i := range bodies {
-				bodies[i] = RandomBatch(p, 1, 3, rng)
+				bodies[i] = RandomBatch(p, 1, lookupQueries, rng)
 			}
 			b.ResetTimer()
 			cpu0 := cpuTime()

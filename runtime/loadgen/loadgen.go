@@ -35,7 +35,7 @@ type Config struct {
 	URL      string        // pir-server base URL; the host must be a loopback address
 	Params   plinko.Params // the served layout
 	Epoch    uint64        // epoch put in the queries (at most the served one)
-	Batch    int           // queries per request (3 = one keyword lookup)
+	Batch    int           // queries per request (4 = one keyword lookup: three positions and the check)
 	Conns    int           // concurrent connections
 	Duration time.Duration // how long to send
 }

@@ -157,7 +157,7 @@ func BenchmarkPlinkoQuery(b *testing.B) {
 			// cost nothing per query.
 			const batch = 64
 			var qbytes int
-			var cpu time.Duration
+			var cpu, build, rec time.Duration
 			qs := make([]*Query, 0, batch)
 			ans := make([]*Answer, batch)
 			c0 := cpuTime()
@@ -173,6 +173,7 @@ func BenchmarkPlinkoQuery(b *testing.B) {
 					resume()
 				}
 				qs = qs[:0]
+				t0 := time.Now()
 				for range k {
 					q, err := cl.Query(rng.Uint64N(e.p.N))
 					if err != nil {
@@ -180,6 +181,7 @@ func BenchmarkPlinkoQuery(b *testing.B) {
 					}
 					qs = append(qs, q)
 				}
+				build += time.Since(t0)
 				pause()
 				for i, q := range qs {
 					wire, _ := q.MarshalBinary()
@@ -189,14 +191,18 @@ func BenchmarkPlinkoQuery(b *testing.B) {
 					}
 				}
 				resume()
+				t0 = time.Now()
 				for i, q := range qs {
 					if _, err := cl.Reconstruct(q, ans[i]); err != nil {
 						b.Fatal(err)
 					}
 				}
+				rec += time.Since(t0)
 			}
 			pause()
 			b.ReportMetric(float64(cpu)/float64(b.N)/1e6, "cpu-ms/op")
+			b.ReportMetric(float64(build)/float64(b.N)/1e3, "build-us/op")
+			b.ReportMetric(float64(rec)/float64(b.N)/1e3, "reconstruct-us/op")
 			b.ReportMetric(float64(qbytes), "query-bytes")
 			b.ReportMetric(float64(e.p.AnswerSize()), "answer-bytes")
 		})

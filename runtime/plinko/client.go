@@ -59,7 +59,8 @@ type Client struct {
 	p     Params
 	cfg   clientConfig
 	rnd   io.Reader      // secret randomness: master keys, rng seed
-	rng   *mrand.ChaCha8 // query randomness (decoys, dummy offsets, order)
+	rng   *mrand.ChaCha8 // query randomness (hint choice, decoys, dummy offsets, order)
+	rq    *mrand.Rand    // unbiased draws from rng
 	words int            // EntrySize / 8
 
 	master [32]byte
@@ -74,43 +75,24 @@ type Client struct {
 	parity   []uint64 // regular hints, words each
 	consumed map[uint32]struct{}
 	bl, br   []uint64 // backup parities inside / outside the backup set; bl holds the promoted parity
-	next     int      // backups promoted so far
-	reserved int      // backups promised to queries not yet reconstructed
+	next     int      // backups assigned so far: each query reserves one when built
 	prom     []promoted
 	promByX  map[uint64][]uint32
 	cache    map[uint64][]uint64
-	jr       journal // changes since the last Checkpoint (journal.go)
-
-	leak leakMode // tests only: deliberately broken queries, to prove the privacy test fails
+	known    []knownPair         // (index, value) pairs read from the snapshot (verify.go)
+	open     map[uint32]*pending // backups reserved by the batch being built, by the query filling them
+	jr       journal             // changes since the last Checkpoint (journal.go)
 }
 
-// leakMode names the classic mistakes the privacy test must catch.
-type leakMode uint8
-
-const (
-	leakNone         leakMode = iota
-	leakTargetOffset          // the target's offset in the dummy set
-	leakFixedOrder            // the real set always sent first
-)
-
 // promoted is backup hint j after a query for x: its set is the backup set
-// (or its complement when flip) plus block x/W at offset x%W.
+// (or its complement when flip) plus block x/W at offset x%W. The backup is
+// reserved when the query is built; its parity is complete (owed is false)
+// once the query's answer gave x's value.
 type promoted struct {
 	x    uint64
 	flip bool
 	used bool
-}
-
-// pending is the client-side half of a query.
-type pending struct {
-	gen      uint64
-	promoted bool   // hint kind
-	hint     uint32 // regular or backup id
-	target   uint64 // index actually queried (a random one for a decoy)
-	want     uint64 // index the caller asked for
-	decoy    bool
-	realSet1 bool
-	done     bool
+	owed bool
 }
 
 // NewClient makes a client with a fresh master key read from rand. Call
@@ -145,6 +127,7 @@ func (c *Client) reseed() error {
 		return fmt.Errorf("plinko: seeding query randomness: %w", err)
 	}
 	c.rng = mrand.NewChaCha8(seed)
+	c.rq = mrand.New(c.rng)
 	return nil
 }
 
@@ -165,8 +148,9 @@ func (c *Client) setup() error {
 	c.gen++
 	c.consumed = map[uint32]struct{}{}
 	c.next = 0
-	c.reserved = 0
 	c.prom = c.prom[:0]
+	c.known = nil
+	c.open = nil
 	c.promByX = map[uint64][]uint32{}
 	c.cache = map[uint64][]uint64{}
 	return nil
@@ -210,7 +194,7 @@ func (c *Client) QueriesLeft() int {
 	if !c.ready {
 		return 0
 	}
-	return c.p.Q - c.next - c.reserved
+	return c.p.Q - c.next
 }
 
 // HintInit (re)builds all hints from the snapshot: C blocks of W entries,
@@ -223,8 +207,8 @@ func (c *Client) QueriesLeft() int {
 // success: a failed refresh (a truncated download) leaves the client as it
 // was. r is not used after HintInit returns.
 func (c *Client) HintInit(r io.Reader, progress func(done, total uint64)) error {
-	n := &Client{p: c.p, cfg: c.cfg, rnd: c.rnd, rng: c.rng, words: c.words,
-		epoch: c.epoch, gen: c.gen, leak: c.leak}
+	n := &Client{p: c.p, cfg: c.cfg, rnd: c.rnd, rng: c.rng, rq: c.rq, words: c.words,
+		epoch: c.epoch, gen: c.gen}
 	if err := n.hintInit(r, progress); err != nil {
 		return err
 	}
@@ -244,6 +228,7 @@ func (c *Client) hintInit(r io.Reader, progress func(done, total uint64)) error 
 	c.parity = make([]uint64, m*c.words)
 	c.bl = make([]uint64, p.Q*c.words)
 	c.br = make([]uint64, p.Q*c.words)
+	c.pickKnown()
 
 	workers := c.cfg.workers
 	if workers <= 0 {
@@ -326,6 +311,7 @@ func (c *Client) hintInit(r io.Reader, progress func(done, total uint64)) error 
 		if err := c.initBackups(uint32(a), bk.entries, bvals); err != nil {
 			return err
 		}
+		c.captureKnown(uint32(a), bk.entries)
 		free <- bk.entries
 		if progress != nil {
 			progress(uint64(a+1)*uint64(bb), total)
@@ -639,177 +625,6 @@ func (c *Client) xorMembers(blk []uint64, vals []uint16, s int) {
 	}
 }
 
-// Query builds the query for index. If index was answered before (it is in
-// the cache), the query is a decoy for a random index, so that repeated
-// lookups look like fresh ones; Reconstruct then returns the cached value.
-func (c *Client) Query(index uint64) (*Query, error) {
-	p := c.p
-	if index >= p.N {
-		return nil, fmt.Errorf("plinko: index %d outside a database of %d entries", index, p.N)
-	}
-	if !c.ready {
-		return nil, ErrNoHints
-	}
-	// Every query in flight will promote a backup when reconstructed, so
-	// a batch may not promise more backups than are left.
-	if c.next+c.reserved >= p.Q {
-		return nil, ErrNeedRefresh
-	}
-	pd := &pending{gen: c.gen, target: index, want: index}
-	if _, ok := c.cache[index]; ok {
-		pd.decoy = true
-		pd.target = c.rng.Uint64() % p.N // N <= 2^28: bias below 2^-36
-	}
-	a, b := uint32(pd.target/uint64(p.W)), uint32(pd.target%uint64(p.W))
-
-	found := false
-	if err := c.reg.preimages(a, []uint32{b}, func(j, _ uint32) bool {
-		if _, used := c.consumed[j]; used {
-			return true
-		}
-		pd.hint, found = j, true
-		return false
-	}); err != nil {
-		return nil, err
-	}
-	if !found {
-		found = c.findPromoted(a, b, pd)
-	}
-	if !found {
-		return nil, ErrNoHint
-	}
-	if pd.promoted {
-		c.prom[pd.hint].used = true
-	} else {
-		c.consumed[pd.hint] = struct{}{}
-	}
-	c.reserved++
-	c.logConsume(pd.promoted, pd.hint)
-
-	q := &Query{Epoch: c.epoch, Mask: make([]byte, (p.C+7)/8), Offsets: make([]uint32, p.C), logW: p.LogW, pend: pd}
-	pd.realSet1 = c.rng.Uint64()&1 == 1 && c.leak != leakFixedOrder
-	wm := uint64(p.W - 1)
-	member := make([]bool, p.C)
-	if !pd.promoted {
-		c.reg.row(pd.hint, false, q.Offsets, member)
-	} else {
-		pr := c.prom[pd.hint]
-		c.bak.row(pd.hint, pr.flip, q.Offsets, member)
-		alpha := pr.x / uint64(p.W)
-		q.Offsets[alpha], member[alpha] = uint32(pr.x%uint64(p.W)), true
-	}
-	member[a] = false // the target's block goes to the dummy side
-	for i := 0; i < p.C; i++ {
-		if !member[i] {
-			q.Offsets[i] = uint32(c.rng.Uint64() & wm) // dummy set: fresh random offset
-			if i == int(a) && c.leak == leakTargetOffset {
-				q.Offsets[i] = b
-			}
-		}
-		if member[i] == pd.realSet1 {
-			q.Mask[i>>3] |= 1 << (i & 7)
-		}
-	}
-	return q, nil
-}
-
-// findPromoted looks for an unused promoted hint covering (a, b).
-func (c *Client) findPromoted(a, b uint32, pd *pending) bool {
-	x := uint64(a)*uint64(c.p.W) + uint64(b)
-	for _, j := range c.promByX[x] {
-		if !c.prom[j].used {
-			pd.promoted, pd.hint = true, j
-			return true
-		}
-	}
-	found := false
-	w := uint32(c.p.W)
-	_ = c.bak.preimages(a, []uint32{b, b + w}, func(j, v uint32) bool {
-		if int(j) >= c.next {
-			return true
-		}
-		pr := c.prom[j]
-		if pr.used || pr.x/uint64(w) == uint64(a) || (v >= w) != pr.flip {
-			return true
-		}
-		pd.promoted, pd.hint, found = true, j, true
-		return false
-	})
-	return found
-}
-
-// Reconstruct returns the value of the index q was built for. On
-// ErrEpochAhead nothing changes: apply the missing deltas, then retry.
-func (c *Client) Reconstruct(q *Query, ans *Answer) ([]byte, error) {
-	if q == nil || q.pend == nil || ans == nil {
-		return nil, errors.New("plinko: Reconstruct needs a query from this client and its answer")
-	}
-	pd := q.pend
-	if pd.done || pd.gen != c.gen {
-		return nil, ErrQueryUsed
-	}
-	if len(ans.R0) != c.p.EntrySize || len(ans.R1) != c.p.EntrySize {
-		return nil, fmt.Errorf("%w: answer parities of %d/%d bytes, want %d", ErrMalformed, len(ans.R0), len(ans.R1), c.p.EntrySize)
-	}
-	if ans.Epoch > c.epoch {
-		return nil, fmt.Errorf("%w: answer at epoch %d, hints at %d", ErrEpochAhead, ans.Epoch, c.epoch)
-	}
-	if ans.Epoch < c.epoch {
-		return nil, fmt.Errorf("%w: answer at epoch %d, hints at %d", ErrAnswerStale, ans.Epoch, c.epoch)
-	}
-	r := ans.R0
-	if pd.realSet1 {
-		r = ans.R1
-	}
-	var par []uint64
-	if pd.promoted {
-		par = c.bl[int(pd.hint)*c.words:][:c.words]
-	} else {
-		par = c.parity[int(pd.hint)*c.words:][:c.words]
-	}
-	d := make([]uint64, c.words)
-	for k := range d {
-		d[k] = par[k] ^ binary.LittleEndian.Uint64(r[8*k:])
-	}
-	pd.done = true
-	c.reserved--
-	c.promote(pd.target, d)
-	c.cache[pd.target] = d
-	c.logPromote(pd.target, d)
-	v := d
-	if pd.decoy {
-		v = c.cache[pd.want]
-	}
-	out := make([]byte, c.p.EntrySize)
-	for k, w := range v {
-		binary.LittleEndian.PutUint64(out[8*k:], w)
-	}
-	return out, nil
-}
-
-// promote turns the next backup hint into a hint covering x, whose value
-// is d: the backup set plus x if the set misses x's block, else the
-// complement plus x.
-func (c *Client) promote(x uint64, d []uint64) {
-	if c.next >= c.p.Q {
-		return // unreachable while Query reserves a backup per query
-	}
-	j := c.next
-	c.next++
-	a, w := uint32(x/uint64(c.p.W)), uint32(c.p.W)
-	flip := c.bak.eval(a, uint32(j)) < w
-	l := c.bl[j*c.words:][:c.words]
-	if flip {
-		copy(l, c.br[j*c.words:][:c.words])
-	}
-	clear(c.br[j*c.words:][:c.words])
-	for k := range l {
-		l[k] ^= d[k]
-	}
-	c.prom = append(c.prom, promoted{x: x, flip: flip})
-	c.promByX[x] = append(c.promByX[x], uint32(j))
-}
-
 // Delta is one update: the entry at Index changes by XOR (old XOR new).
 type Delta struct {
 	Index uint64
@@ -902,10 +717,17 @@ func (c *Client) applyDeltas(ds []Delta) error {
 	}
 	for x, d := range byIndex {
 		for _, j := range c.promByX[x] {
-			xorInto(c.bl[int(j)*c.words:][:c.words], d)
+			if !c.prom[j].owed { // an owed parity gets x's value, current, when filled
+				xorInto(c.bl[int(j)*c.words:][:c.words], d)
+			}
 		}
 		if v, ok := c.cache[x]; ok {
 			xorInto(v, d)
+		}
+	}
+	for i := range c.known {
+		if d, ok := byIndex[c.known[i].x]; ok {
+			xorInto(c.known[i].v, d)
 		}
 	}
 	return nil

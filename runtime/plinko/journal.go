@@ -19,16 +19,18 @@ import (
 //
 // ops, each a kind byte then:
 //
-//	journalConsume: promoted(1) | hint id(4)        a query used this hint
-//	journalPromote: index(8) | value(EntrySize)    a reconstruct promoted a backup
+//	journalConsume: promoted(1) | hint id(4) | target(8)
+//	                a query used this hint and reserved the next backup for target
+//	journalFill:    index(8) | cache(1) | value(EntrySize)
+//	                index's value completed its reserved backups (and is cached)
 //	journalDeltas:  count(4) | count x (index(8) | xor(EntrySize))
 //	journalEpoch:   epoch(8)
 const (
 	journalMagic   = "PLKJ"
-	journalVersion = 1
+	journalVersion = 2
 
 	journalConsume = 1
-	journalPromote = 2
+	journalFill    = 2
 	journalDeltas  = 3
 	journalEpoch   = 4
 )
@@ -50,16 +52,22 @@ func (j *journal) add(op []byte) {
 	j.count++
 }
 
-func (c *Client) logConsume(promoted bool, hint uint32) {
+func (c *Client) logConsume(promoted bool, hint uint32, target uint64) {
 	op := []byte{journalConsume, 0}
 	if promoted {
 		op[1] = 1
 	}
-	c.jr.add(binary.LittleEndian.AppendUint32(op, hint))
+	op = binary.LittleEndian.AppendUint32(op, hint)
+	c.jr.add(binary.LittleEndian.AppendUint64(op, target))
 }
 
-func (c *Client) logPromote(x uint64, d []uint64) {
-	op := binary.LittleEndian.AppendUint64([]byte{journalPromote}, x)
+func (c *Client) logFill(x uint64, cache bool, d []uint64) {
+	op := binary.LittleEndian.AppendUint64([]byte{journalFill}, x)
+	if cache {
+		op = append(op, 1)
+	} else {
+		op = append(op, 0)
+	}
 	for _, w := range d {
 		op = binary.LittleEndian.AppendUint64(op, w)
 	}
@@ -124,12 +132,12 @@ func (c *Client) ApplyJournal(rec []byte) error {
 			} else {
 				c.consumed[op.hint] = struct{}{}
 			}
-		case journalPromote:
-			if c.next >= c.p.Q {
-				return fmt.Errorf("%w: a promotion past the last backup", ErrJournal)
+			c.reserve(op.x)
+		case journalFill:
+			c.fill(op.x, op.value)
+			if op.cache {
+				c.cache[op.x] = op.value
 			}
-			c.promote(op.x, op.value)
-			c.cache[op.x] = op.value
 		case journalDeltas:
 			if err := c.applyDeltas(op.deltas); err != nil {
 				c.jr.ok = false
@@ -145,6 +153,7 @@ func (c *Client) ApplyJournal(rec []byte) error {
 type journalOp struct {
 	kind     byte
 	promoted bool
+	cache    bool
 	hint     uint32
 	x        uint64
 	value    []uint64
@@ -153,8 +162,8 @@ type journalOp struct {
 }
 
 // parseJournal checks a whole record against this client before any of it
-// is applied. Promotions are counted so that a consume of a promoted hint
-// refers to one that exists by then.
+// is applied. Reserved backups are counted so that a consume of a promoted
+// hint refers to one that exists by then.
 func (c *Client) parseJournal(rec []byte) ([]journalOp, error) {
 	if !c.ready {
 		return nil, fmt.Errorf("%w: the client has no hints", ErrJournal)
@@ -185,17 +194,22 @@ func (c *Client) parseJournal(rec []byte) ([]journalOp, error) {
 		switch op.kind {
 		case journalConsume:
 			flag := r.u8()
-			op.promoted, op.hint = flag == 1, r.u32()
+			op.promoted, op.hint, op.x = flag == 1, r.u32(), r.u64()
 			if r.bad || flag > 1 || (op.promoted && int(op.hint) >= next) || (!op.promoted && int(op.hint) >= p.Regular()) {
 				return nil, fmt.Errorf("%w: op %d: bad consumed hint", ErrJournal, i)
 			}
-		case journalPromote:
-			op.x = r.u64()
-			op.value = r.words(c.words)
-			if r.bad || op.x >= p.N || next >= p.Q {
-				return nil, fmt.Errorf("%w: op %d: bad promotion", ErrJournal, i)
+			if op.x >= p.N || next >= p.Q {
+				return nil, fmt.Errorf("%w: op %d: bad reserved backup", ErrJournal, i)
 			}
 			next++
+		case journalFill:
+			op.x = r.u64()
+			flag := r.u8()
+			op.cache = flag == 1
+			op.value = r.words(c.words)
+			if r.bad || op.x >= p.N || flag > 1 {
+				return nil, fmt.Errorf("%w: op %d: bad fill", ErrJournal, i)
+			}
 		case journalDeltas:
 			n := r.u32()
 			if r.bad || int64(n)*int64(8+p.EntrySize) > int64(len(r.b)) {

@@ -11,14 +11,15 @@ import (
 	"sync"
 )
 
-// Client state format, version 2 (integers little-endian):
+// Client state format, version 3 (integers little-endian):
 //
 //	"PLKC" | version(1) | N(8) | EntrySize(2) | LogW(1) | C(4) | Lambda(2) | Q(4) | offsets(1)
 //	| float digest(8) | master key(32) | epoch(8) | ready(1) | next(4)
 //	if ready: regular parities (Lambda*W*EntrySize) | backup l (Q*EntrySize) | backup r (Q*EntrySize)
-//	          | next promoted records: x(8) | flags(1: bit0 flip, bit1 used)
+//	          | next promoted records: x(8) | flags(1: bit0 flip, bit1 used, bit2 owed)
 //	          | consumed count(4) | ids(4 each, strictly increasing, < Lambda*W)
 //	          | cache count(4) | records: index(8) | value(EntrySize)
+//	          | known count(4) | records: index(8, strictly increasing) | value(EntrySize)
 //	| sha256 of everything before (32)
 //
 // The master key is secret: the state must stay on the client.
@@ -29,15 +30,16 @@ import (
 // could compute another F and silently answer wrong).
 const (
 	stateMagic   = "PLKC"
-	stateVersion = 2
+	stateVersion = 3
 	stateHeader  = 4 + 1 + 8 + 2 + 1 + 4 + 2 + 4 + 1 + 8 + 32 + 8 + 1 + 4
 )
 
 // ErrBadState is wrapped by every LoadClient error.
 var ErrBadState = errors.New("plinko: bad client state")
 
-// MarshalBinary saves the client (hints, keys, cache, epoch). Queries not
-// yet reconstructed are not saved; their hints stay used.
+// MarshalBinary saves the client (hints, keys, cache, known pairs, epoch).
+// Queries not yet reconstructed are not saved: their hints stay used and
+// their replacements owed (Owed).
 func (c *Client) MarshalBinary() ([]byte, error) {
 	p := c.p
 	b := make([]byte, 0, stateHeader+len(c.parity)*8+len(c.bl)*16+64)
@@ -74,6 +76,9 @@ func (c *Client) MarshalBinary() ([]byte, error) {
 			if pr.used {
 				f |= 2
 			}
+			if pr.owed {
+				f |= 4
+			}
 			b = append(b, f)
 		}
 		ids := make([]uint32, 0, len(c.consumed))
@@ -94,6 +99,13 @@ func (c *Client) MarshalBinary() ([]byte, error) {
 		for _, x := range xs {
 			b = binary.LittleEndian.AppendUint64(b, x)
 			for _, w := range c.cache[x] {
+				b = binary.LittleEndian.AppendUint64(b, w)
+			}
+		}
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(c.known)))
+		for _, k := range c.known {
+			b = binary.LittleEndian.AppendUint64(b, k.x)
+			for _, w := range k.v {
 				b = binary.LittleEndian.AppendUint64(b, w)
 			}
 		}
@@ -213,10 +225,10 @@ func LoadClient(state []byte, opts ...ClientOption) (*Client, error) {
 		c.prom = make([]promoted, 0, next)
 		for j := 0; j < next; j++ {
 			x, f := r.u64(), r.u8()
-			if r.bad || x >= p.N || f > 3 {
+			if r.bad || x >= p.N || f > 7 {
 				return nil, fmt.Errorf("%w: bad promoted hint %d", ErrBadState, j)
 			}
-			c.prom = append(c.prom, promoted{x: x, flip: f&1 != 0, used: f&2 != 0})
+			c.prom = append(c.prom, promoted{x: x, flip: f&1 != 0, used: f&2 != 0, owed: f&4 != 0})
 			c.promByX[x] = append(c.promByX[x], uint32(j))
 		}
 		nc := int(r.u32())
@@ -246,6 +258,18 @@ func LoadClient(state []byte, opts ...ClientOption) (*Client, error) {
 				return nil, fmt.Errorf("%w: duplicate cache entry", ErrBadState)
 			}
 			c.cache[x] = v
+		}
+		nk := int(r.u32())
+		if r.bad || nk > KnownPairs || nk*(8+p.EntrySize) > len(r.b) {
+			return nil, fmt.Errorf("%w: bad known pairs", ErrBadState)
+		}
+		for i := range nk {
+			x := r.u64()
+			v := r.words(c.words)
+			if r.bad || x >= p.N || (i > 0 && x <= c.known[i-1].x) {
+				return nil, fmt.Errorf("%w: bad known pair", ErrBadState)
+			}
+			c.known = append(c.known, knownPair{x: x, v: v})
 		}
 		c.ready = true
 	}

@@ -45,7 +45,7 @@ batches and their latency. With plinko local running:
 	f.StringVar(&cdn, "cdn", "http://127.0.0.1:8081", "CDN base URL (for the manifest)")
 	f.StringVar(&pir, "pir", "http://127.0.0.1:8082", "pir-server base URL (loopback only)")
 	f.IntVar(&cfg.Conns, "conns", 4, "concurrent connections")
-	f.IntVar(&cfg.Batch, "batch", 3, "queries per request (3 = one lookup)")
+	f.IntVar(&cfg.Batch, "batch", 4, "queries per request (4 = one lookup: three keyword positions and the check)")
 	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send")
 	register(cmd)
 }
