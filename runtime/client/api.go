@@ -54,7 +54,8 @@ type Config struct {
 	// with itself: hints and queries of one client use the same one.
 	Keystream func(key, iv []byte) (cipher.Stream, error)
 	// Backups is the number of queries the hints allow before a refresh
-	// (a lookup uses 3); 0 means the scheme's default.
+	// (a lookup uses 4: three positions and the check); 0 means the
+	// scheme's default.
 	Backups int
 	// Workers is the number of goroutines building hints; 0 means one per
 	// CPU (GOMAXPROCS).
@@ -87,7 +88,7 @@ type Status struct {
 	Block     uint64
 	BlockHash [32]byte
 	// QueriesLeft is how many PIR queries the hints allow before a refresh;
-	// a lookup uses 3 and Lookup refreshes on its own when fewer remain.
+	// a lookup uses 4 and Lookup refreshes on its own when fewer remain.
 	QueriesLeft int
 	// Entries is the number of database entries (the keyword table size).
 	Entries uint64

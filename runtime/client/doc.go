@@ -15,8 +15,11 @@
 // What leaves the machine: GET requests for manifest.json, head.json, the
 // snapshot and deltas/<epoch>.delta (the same for every client), and POST
 // /v1/query bodies that hold Plinko queries. A lookup always sends exactly
-// three queries (the address's three cuckoo positions; a decoy for a position
-// already answered from the cache), found or not. The address, the positions
+// four queries (the address's three cuckoo positions, a decoy for a position
+// already answered from the cache, and a check whose answer the client
+// knows), found or not; an answer that fails the check is refused
+// (ErrTampered). A request whose answer was lost is repaired before the next
+// lookup with one more request of the same shape. The address, the positions
 // and anything derived from them are never sent otherwise, never logged and
 // never put in a URL.
 //

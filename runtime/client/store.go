@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gofrs/flock"
+
 	"github.com/plinko-pir/plinko/runtime/dataset"
 )
 
@@ -105,7 +107,7 @@ type DirStore struct {
 
 	lockMu sync.Mutex
 	locked bool
-	lock   *os.File // nil where the platform has no flock
+	lock   *flock.Flock
 }
 
 // acquire takes the directory's lock once.

@@ -1,10 +1,13 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -83,4 +86,55 @@ func TestDirStoreLock(t *testing.T) {
 		t.Fatalf("after the first let go: %q, %v", got, err)
 	}
 	second.Close()
+}
+
+// TestDirStoreLockAcrossProcesses: the lock holds against another process
+// (this test binary run again as a child that opens the same directory and
+// waits), not only another store in this process; when the child dies, even
+// by SIGKILL, the directory is free again.
+func TestDirStoreLockAcrossProcesses(t *testing.T) {
+	if dir := os.Getenv("PLINKO_TEST_HOLD_STATE"); dir != "" {
+		// The child: take the lock, say so, hold it until killed.
+		s := NewDirStore(dir)
+		if _, err := s.Load(context.Background()); err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		fmt.Println("holding")
+		select {}
+	}
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "state")
+	first := NewDirStore(dir)
+	if err := first.Save(ctx, []byte("state")); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	child := exec.Command(os.Args[0], "-test.run=^TestDirStoreLockAcrossProcesses$")
+	child.Env = append(os.Environ(), "PLINKO_TEST_HOLD_STATE="+dir)
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "holding\n" {
+		t.Fatalf("child: %q, %v", line, err)
+	}
+	second := &DirStore{Dir: dir, LockWait: 300 * time.Millisecond}
+	if _, err := second.Load(ctx); !errors.Is(err, ErrStateInUse) {
+		t.Fatalf("a directory held by another process: %v", err)
+	}
+	if err := child.Process.Kill(); err != nil { // SIGKILL: no chance to unlock
+		t.Fatal(err)
+	}
+	child.Wait()
+	third := &DirStore{Dir: dir, LockWait: 2 * time.Second}
+	if got, err := third.Load(ctx); err != nil || string(got) != "state" {
+		t.Fatalf("after the other process died: %q, %v", got, err)
+	}
+	third.Close()
 }

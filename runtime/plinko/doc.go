@@ -16,6 +16,13 @@
 //	ans, _ := srv.Answer(q, serverEpoch)             // wire: ans.MarshalBinary()
 //	v, err := cl.Reconstruct(q, ans)                 // ErrEpochAhead: apply deltas, retry
 //
+// A lookup of several indices is one Batch: their queries and a check
+// query (for an entry the client kept from the snapshot), built and sent
+// in a random order, reconstructed together by ReconstructBatch, which
+// refuses the whole batch (ErrTampered) when the check fails. Queries that
+// were sent and never reconstructed leave replacements owed (Owed): query
+// those indices again before the next lookup.
+//
 // The database of N entries is laid out as C blocks of W entries (index
 // i = a*W + b). The client holds Lambda*W regular hints and Q backup hints.
 // For every block a and hint j an offset function F(a, j) in [0, 2W) says
@@ -38,20 +45,24 @@
 //     and a random bit decides which side is "set 1".
 //   - Every offset is either fresh randomness or a PRF/iPRF output for a
 //     block other than the target's, under keys the server never sees.
-//   - A used hint is replaced by a promoted backup hint with the same
-//     distribution, so later queries are distributed the same way; a repeated
-//     index is answered from the cache and a decoy query for a random index
-//     is sent in its place, so repeats look like fresh lookups.
+//   - The hint is drawn uniformly from every unused hint covering the
+//     target, promoted ones included, and each query reserves a backup as
+//     its replacement (filled at Reconstruct), so the pool later queries
+//     draw from has the distribution of a fresh one; a repeated index is
+//     answered from the cache and a decoy query for a random index is sent
+//     in its place, so repeats look like fresh lookups.
 //   - The answer is the XOR of each set's entries; it carries the epoch the
 //     server computed it on. Updates are public xor-deltas that every client
 //     applies, so they reveal nothing about any client.
 //
 // The server's view is therefore indistinguishable from a view generated
-// without the target, as long as AES is a pseudorandom function: the
-// privacy is computational, not information-theoretic. The privacy test
-// (privacy_test.go) checks the view statistically and shows that the
-// classic mistakes (the target's offset in the dummy set, a fixed set
-// order) are caught.
+// without the target, as long as AES is a pseudorandom function and the
+// iPRF's small-domain PRP looks random: the privacy is computational, not
+// information-theoretic. PRIVACY.md states the guarantee for whole
+// sessions, its assumptions and failure probability, and the tests with
+// their power: privacy_test.go (one query, and the classic mistakes caught)
+// and session_privacy_test.go (sessions of batched lookups, decoys and
+// abandoned queries).
 //
 // # Offset functions
 //

@@ -64,6 +64,8 @@ const ERROR_HELP = {
     'The CDN or PIR server reported a problem. Try again in a minute; if it persists, the operator needs to look at it.'],
   incompatible: ['Wallet out of date',
     'The published data uses a format this page does not understand. Reload the page to get the current wallet.'],
+  tampered: ['The PIR server returned a wrong answer',
+    'One of its answers disagrees with the published snapshot, so the server (or something between it and you) altered it. No balance is shown and nothing from the answer was kept. Do not trust balances from this server; tell its operator.'],
   behind: ['PIR server is behind',
     'The PIR server has not caught up with the newest block yet. Try again in a few seconds.'],
   wasm: ['The wallet code could not start',

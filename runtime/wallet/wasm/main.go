@@ -268,6 +268,8 @@ func errorKind(err error) string {
 		return "corrupt"
 	case errors.Is(err, client.ErrIncompatible):
 		return "incompatible"
+	case errors.Is(err, client.ErrTampered):
+		return "tampered"
 	case errors.Is(err, client.ErrServerBehind):
 		return "behind"
 	case errors.Is(err, client.ErrServer):
