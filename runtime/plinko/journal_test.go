@@ -129,25 +129,6 @@ func TestJournalRefused(t *testing.T) {
 	}
 }
 
-// FuzzApplyJournal: hostile records are refused with an error, never a panic.
-func FuzzApplyJournal(f *testing.F) {
-	w := newWorld(f, 500, 8, 24, WithBackups(20))
-	base, _ := w.cl.MarshalBinary()
-	w.cl.Checkpoint()
-	w.lookup(3)
-	w.update(mrand.New(mrand.NewPCG(1, 2)), 3)
-	rec, _ := w.cl.TakeJournal()
-	f.Add(rec)
-	f.Add([]byte("PLKJ"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		re, err := LoadClient(base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = re.ApplyJournal(b)
-	})
-}
-
 // TestStateFloatDigest: a state whose iPRF hints were built with other
 // floating-point math (another architecture or Go version) is refused, so
 // that the hints are rebuilt rather than silently answering wrong; the
