@@ -114,6 +114,7 @@ func TestBrowserWallet(t *testing.T) {
 		t.Errorf("CDN counted %d snapshot downloads after the reload, %d before", got, snapshots)
 	}
 	checkAgainstChain(t, ctx, eth, sys.Funded[0], lookupInPage(t, tab, sys.Funded[0].Hex()), true)
+	checkSealedAtRest(t, tab, append(sys.Funded[:3:3], unknown))
 
 	// Faults a user can meet, each with its own browser and profile.
 	t.Run("snapshot-checksum", func(t *testing.T) { testSnapshotChecksum(t, ctx, sys) })

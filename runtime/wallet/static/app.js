@@ -316,7 +316,8 @@ $('forget').addEventListener('click', async () => {
   start();
 });
 // Plain HTTP (not localhost): the page works (Go's AES instead of WebCrypto,
-// no cross-tab lock) but says that its own integrity is not protected.
+// nothing kept between visits, which the worker says) but says that its own
+// integrity is not protected.
 if (!window.isSecureContext) $('insecure').hidden = false;
 updateTelemetry();
 start();
