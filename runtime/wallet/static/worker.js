@@ -120,7 +120,10 @@ function sealKey(key) {
       });
       if (!(k instanceof CryptoKey)) {
         k = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
-        await tx('readwrite', (s) => { s.put(k, key + '#key'); });
+        // Storage full: the key serves this visit from memory; the state's
+        // save fails too (memory only), or, saved, is not opened next time
+        // and hints are rebuilt. Nothing unsealed is written either way.
+        await tx('readwrite', (s) => { s.put(k, key + '#key'); }).catch(() => {});
       }
       return k;
     }).catch((e) => { sealKeys.delete(key); throw e; }));
