@@ -122,4 +122,5 @@ func TestBrowserWallet(t *testing.T) {
 	t.Run("nothing-leaks", func(t *testing.T) { testNothingLeaks(t, ctx, sys) })
 	t.Run("second-tab", func(t *testing.T) { testSecondTab(t, ctx, sys) })
 	t.Run("plain-http", func(t *testing.T) { testPlainHTTP(t, ctx, sys, eth) })
+	t.Run("passphrase", func(t *testing.T) { testPassphrase(t, ctx, sys) })
 }

@@ -44,6 +44,8 @@ type wallet struct {
 type walletConfig struct {
 	CDN string `json:"cdn"`
 	PIR string `json:"pir"`
+	// Passphrase seals new state instead of the stored key (optional).
+	Passphrase string `json:"passphrase"`
 }
 
 func main() {
@@ -94,7 +96,7 @@ func (w *wallet) init(cfgJSON string) error {
 	w.idb, w.store = nil, nil
 	if js.Global().Get("plinkoPersistent").Truthy() {
 		w.idb = &idbStore{key: "client:" + cfg.CDN}
-		w.store = sealed.New(w.idb, sealed.Fixed(browserKey{name: w.idb.key}))
+		w.store = sealed.New(w.idb, browserKeys{name: w.idb.key, pass: []byte(cfg.Passphrase)})
 	} else {
 		js.Global().Call("plinkoNotice", "This page is not served over HTTPS, so the browser gives it no WebCrypto or Web Locks and the wallet keeps nothing between visits: each visit downloads the snapshot again.")
 	}
@@ -267,6 +269,8 @@ func errorKind(err error) string {
 	switch {
 	case errors.As(err, &ke):
 		return ke.kind
+	case errors.Is(err, sealed.ErrNeedPassphrase), errors.Is(err, sealed.ErrWrongKey):
+		return "passphrase"
 	case errors.Is(err, client.ErrSnapshotChecksum):
 		return "checksum"
 	case errors.Is(err, errOtherTab):

@@ -54,6 +54,27 @@ func (k browserKey) Unwrap(ctx context.Context, kdf sealed.KDF, wrapped, aad []b
 	return goBytes(v), nil
 }
 
+// browserKeys seal new state with the passphrase when the page gave one,
+// else with the stored key, and open a state with the kind that sealed it.
+type browserKeys struct {
+	name string
+	pass []byte // empty: none given
+}
+
+// browserArgon: RFC 9106's memory and passes with one lane (wasm runs on one
+// thread, so more lanes would not be faster).
+var browserArgon = sealed.Argon2Params{Time: 3, MemoryKiB: 64 << 10, Threads: 1}
+
+func (b browserKeys) Key(_ context.Context, src sealed.Source) (sealed.Key, error) {
+	switch {
+	case src == sealed.SourcePassphrase && len(b.pass) == 0:
+		return nil, sealed.ErrNeedPassphrase
+	case src == sealed.SourcePassphrase, src == 0 && len(b.pass) > 0:
+		return sealed.NewPassphrase(b.pass, browserArgon)
+	}
+	return browserKey{name: b.name}, nil // a browser-key state opens with it even when a passphrase is given
+}
+
 func u8(b []byte) js.Value {
 	a := js.Global().Get("Uint8Array").New(len(b))
 	js.CopyBytesToJS(a, b)
