@@ -27,4 +27,8 @@
 // hint marked used) BEFORE the query is sent, so a crash can lose hints but
 // never reuse one. A state that fails to verify is discarded and rebuilt
 // from the snapshot with a fresh key.
+//
+// At rest: the state holds the PIR key and the cache of looked-up entries,
+// so the Store should be wrapped in runtime/client/sealed, which encrypts it
+// (plinko balance and the wallet do; a bare DirStore keeps it in the clear).
 package client

@@ -190,4 +190,15 @@ func testPlainHTTP(t *testing.T, ctx context.Context, sys *system, eth *ethclien
 		t.Fatalf("no plain-HTTP warning shown: %v", err)
 	}
 	checkAgainstChain(t, ctx, eth, sys.Funded[1], lookupInPage(t, tab, sys.Funded[1].Hex()), true)
+	// Without WebCrypto and Web Locks nothing is kept, and the page says so.
+	notice, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById('notice').hidden ? '' : document.getElementById('notice').textContent`))
+	if err != nil || !strings.Contains(notice, "keeps nothing between visits") {
+		t.Fatalf("no keeps-nothing notice on plain HTTP: %q, %v", notice, err)
+	}
+	if err := chromedp.Do(tab, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitReady(t, tab, 2*time.Minute); st.Telemetry.LoadedFromStorage {
+		t.Fatalf("plain HTTP loaded hints from storage: %+v", st.Telemetry)
+	}
 }

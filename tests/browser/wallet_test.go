@@ -114,6 +114,7 @@ func TestBrowserWallet(t *testing.T) {
 		t.Errorf("CDN counted %d snapshot downloads after the reload, %d before", got, snapshots)
 	}
 	checkAgainstChain(t, ctx, eth, sys.Funded[0], lookupInPage(t, tab, sys.Funded[0].Hex()), true)
+	checkSealedAtRest(t, tab, append(sys.Funded[:3:3], unknown))
 
 	// Faults a user can meet, each with its own browser and profile.
 	t.Run("snapshot-checksum", func(t *testing.T) { testSnapshotChecksum(t, ctx, sys) })
@@ -121,4 +122,5 @@ func TestBrowserWallet(t *testing.T) {
 	t.Run("nothing-leaks", func(t *testing.T) { testNothingLeaks(t, ctx, sys) })
 	t.Run("second-tab", func(t *testing.T) { testSecondTab(t, ctx, sys) })
 	t.Run("plain-http", func(t *testing.T) { testPlainHTTP(t, ctx, sys, eth) })
+	t.Run("passphrase", func(t *testing.T) { testPassphrase(t, ctx, sys) })
 }

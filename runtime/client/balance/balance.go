@@ -25,6 +25,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/plinko-pir/plinko/runtime/client"
+	"github.com/plinko-pir/plinko/runtime/client/sealed"
 )
 
 // Config is what the command line gives.
@@ -40,6 +41,13 @@ type Config struct {
 	Progress bool
 	Logger   *slog.Logger
 	HTTP     *http.Client
+	// Passphrase seals the state (argon2id) instead of the OS keyring or a
+	// key file; Prompt asks for it when a state sealed with one is found
+	// (nil: nobody to ask). See sealed.NewKeys for the order.
+	Passphrase []byte
+	Prompt     func() ([]byte, error)
+	// Keyring is the OS keyring when nil (tests pass a stand-in).
+	Keyring sealed.Keyring
 }
 
 // DefaultStateDir is where hints live when --state is not given: the user's
@@ -114,8 +122,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.HTTP == nil {
 		cfg.HTTP = HTTPClient()
 	}
-	store := client.NewDirStore(stateDirFor(base, cfg.CDN))
-	defer store.Close()
+	dir := stateDirFor(base, cfg.CDN)
+	ds := client.NewDirStore(dir)
+	defer ds.Close()
+	store := sealed.New(ds, sealed.NewKeys(sealed.Options{
+		Dir: dir, Passphrase: cfg.Passphrase, Prompt: cfg.Prompt, Keyring: cfg.Keyring, Logger: cfg.Logger,
+	}))
 	c, err := client.New(client.Config{
 		CDN:        cfg.CDN,
 		PIR:        cfg.PIR,
@@ -151,6 +163,10 @@ func explain(err error) error {
 		return fmt.Errorf("%w (is the state directory writable and the disk not full? see --state)", err)
 	case errors.Is(err, client.ErrStateInUse):
 		return fmt.Errorf("%w (another plinko balance is running with this --state; wait for it to finish)", err)
+	case errors.Is(err, sealed.ErrNeedPassphrase):
+		return fmt.Errorf("%w (set PLINKO_PASSPHRASE, or pass it with --passphrase-fd N)", err)
+	case errors.Is(err, sealed.ErrWrongKey), errors.Is(err, sealed.ErrKeyUnavailable):
+		return fmt.Errorf("%w (with the right key it opens again; or remove the --state directory to start over: the hints are rebuilt from the snapshot)", err)
 	case errors.Is(err, client.ErrIncompatible):
 		return fmt.Errorf("%w (this plinko binary is older or newer than the deployment)", err)
 	}

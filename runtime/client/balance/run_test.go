@@ -3,6 +3,7 @@ package balance
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -11,13 +12,14 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/plinko-pir/plinko/runtime/client/clienttest"
+	"github.com/plinko-pir/plinko/runtime/client/sealed"
 )
 
 // run runs the command and returns its output lines.
 func run(t *testing.T, d *clienttest.Deployment, state, addr string) []string {
 	t.Helper()
 	var out bytes.Buffer
-	err := Run(context.Background(), Config{CDN: d.CDN, PIR: d.PIR, StateDir: state, Address: addr, Out: &out})
+	err := Run(context.Background(), Config{CDN: d.CDN, PIR: d.PIR, StateDir: state, Address: addr, Out: &out, Keyring: noKeyring{}})
 	if err != nil {
 		t.Fatalf("balance %s: %v", addr, err)
 	}
@@ -52,4 +54,39 @@ func TestRunRejectsBadAddress(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "not a 0x-prefixed 20-byte hex address") {
 		t.Fatalf("bad address: %v", err)
 	}
+}
+
+// noKeyring is the OS keyring where there is none (no D-Bus).
+type noKeyring struct{}
+
+func (noKeyring) Get(string, string) (string, error) { return "", errors.New("no D-Bus") }
+func (noKeyring) Set(string, string, string) error   { return errors.New("no D-Bus") }
+
+// TestRunWithPassphrase: a state sealed with a passphrase needs it again;
+// without it, or with a wrong one, the command says what to do.
+func TestRunWithPassphrase(t *testing.T) {
+	d := clienttest.Start(t, clienttest.Options{Accounts: 300, Block: 78})
+	state := t.TempDir()
+	addr := common.Address(d.Accounts[0].Address).Hex()
+	runWith := func(pass string) error {
+		cfg := Config{CDN: d.CDN, PIR: d.PIR, StateDir: state, Address: addr, Keyring: noKeyring{}}
+		if pass != "" {
+			cfg.Passphrase = []byte(pass)
+		}
+		return Run(context.Background(), cfg)
+	}
+	if err := runWith("open sesame"); err != nil {
+		t.Fatal(err)
+	}
+	if err := runWith("open sesame"); err != nil {
+		t.Fatal(err)
+	}
+	if err := runWith(""); !errors.Is(err, sealed.ErrNeedPassphrase) || !strings.Contains(err.Error(), "PLINKO_PASSPHRASE") {
+		t.Fatalf("no passphrase: %v", err)
+	}
+	err := runWith("open sesame!")
+	if !errors.Is(err, sealed.ErrWrongKey) || !strings.Contains(err.Error(), "wrong passphrase") {
+		t.Fatalf("wrong passphrase: %v", err)
+	}
+	t.Logf("wrong passphrase: %v", err)
 }

@@ -72,6 +72,8 @@ const ERROR_HELP = {
     'This browser could not load the WebAssembly client. Use a current browser with WebAssembly and Web Workers enabled, then reload.'],
   config: ['Wallet misconfigured',
     'The wallet server did not return its configuration. Reload in a moment; if it persists, the operator needs to look at it.'],
+  passphrase: ['Passphrase needed',
+    'The hints saved in this browser are locked with a passphrase. Enter it below, or use \u201cForget saved hints\u201d to start over (the hints are then rebuilt from the snapshot).'],
   input: ['Not an Ethereum address', 'Enter 0x followed by 40 hexadecimal characters.'],
   other: ['Something went wrong', 'Try again. If it persists, reload the page.'],
 };
@@ -188,6 +190,7 @@ async function sync(first) {
       setState('error');
     }
     showError(e.kind || 'other', e.message, () => sync(!ready));
+    if (e.kind === 'passphrase') askPassphrase('unlock');
   } finally {
     clearTimeout(syncTimer);
     syncTimer = setTimeout(() => sync(false), SYNC_EVERY_MS);
@@ -269,6 +272,7 @@ async function start() {
   cfg.pir = new URL(cfg.pir, location.href).href;
   cfg.wasm = new URL(cfg.wasm, location.href).href;
   cfg.wasmExec = new URL(cfg.wasmExec, location.href).href;
+  cfg.passphrase = passphrase;
   if (worker) worker.terminate();
   worker = new Worker('worker.js');
   worker.onmessage = (e) => {
@@ -313,12 +317,39 @@ if (window.ethereum && typeof window.ethereum.request === 'function') {
 }
 $('forget').addEventListener('click', async () => {
   if (!worker) return;
+  passphrase = '';
   try { await request({ op: 'forget' }); } catch (e) { /* reported below by the restart */ }
   ready = false; setLookupEnabled();
   start();
 });
+// The passphrase that seals the saved hints (optional): kept in this page's
+// memory only and handed to the worker, which derives the key (argon2id).
+let passphrase = '';
+function askPassphrase(mode) {
+  const form = $('passphrase-form');
+  form.dataset.mode = mode;
+  $('passphrase-label').textContent = mode === 'lock'
+    ? 'New passphrase (the saved hints are deleted and rebuilt under it)'
+    : 'Passphrase of the saved hints';
+  $('passphrase-button').textContent = mode === 'lock' ? 'Lock' : 'Unlock';
+  $('passphrase-box').hidden = false;
+  $('passphrase').focus();
+}
+$('passphrase-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const form = $('passphrase-form');
+  passphrase = $('passphrase').value;
+  $('passphrase').value = '';
+  $('passphrase-box').hidden = true;
+  if (form.dataset.mode === 'lock' && worker) {
+    try { await request({ op: 'forget' }); } catch (e) { /* reported by the restart */ }
+  }
+  start();
+});
+$('lock').addEventListener('click', () => askPassphrase('lock'));
 // Plain HTTP (not localhost): the page works (Go's AES instead of WebCrypto,
-// no cross-tab lock) but says that its own integrity is not protected.
-if (!window.isSecureContext) $('insecure').hidden = false;
+// nothing kept between visits, which the worker says) but says that its own
+// integrity is not protected.
+if (!window.isSecureContext) { $('insecure').hidden = false; $('lock').hidden = true; }
 updateTelemetry();
 start();

@@ -1,6 +1,7 @@
 // The wallet's Web Worker: runs the Go PIR client (runtime/client compiled to
 // WebAssembly) off the page's thread, and gives it the two browser services it
-// needs: IndexedDB for its state and WebCrypto AES-CTR for bulk keystream.
+// needs: IndexedDB for its sealed state, a WebCrypto AES-GCM key that seals
+// it, and WebCrypto AES-CTR for bulk keystream.
 'use strict';
 
 let api = null;          // set by the Go side through plinkoReady
@@ -58,12 +59,12 @@ const journalRange = (key) => IDBKeyRange.bound(key + '#j#', key + '#j#\uffff');
 // worker takes an exclusive Web Lock per deployment before touching the
 // state and holds it until it ends (the browser releases it when the tab
 // closes or reloads; the wait covers a reload's old worker still ending).
-// Browsers without Web Locks (none current; like WebCrypto the API needs a
-// secure context) go on without this guard.
+// Without Web Locks (like WebCrypto, only in a secure context) nothing is
+// persisted at all (plinkoPersistent): the Go side keeps memory only.
 const stateLocks = new Map();
 const LOCK_WAIT_MS = 5000;
 function holdStateLock(key) {
-  if (!self.navigator || !navigator.locks) return Promise.resolve();
+  if (!self.navigator || !navigator.locks) return Promise.reject(new Error('no Web Locks: the wallet keeps nothing'));
   if (!stateLocks.has(key)) {
     stateLocks.set(key, new Promise((resolve, reject) => {
       navigator.locks.request('plinko-state:' + key, { signal: AbortSignal.timeout(LOCK_WAIT_MS) }, () => {
@@ -95,9 +96,45 @@ self.plinkoStore = {
     const r = s.getAll(journalRange(key));
     r.onsuccess = () => set(r.result.map((b) => new Uint8Array(b)));
   }),
-  remove: (key) => tx('readwrite', (s) => { s.delete(key); s.delete(journalRange(key)); }),
+  remove: (key) => {
+    sealKeys.delete(key);
+    return tx('readwrite', (s) => { s.delete(key); s.delete(journalRange(key)); s.delete(key + '#key'); });
+  },
 };
 for (const op of Object.keys(self.plinkoStore)) self.plinkoStore[op] = locked(self.plinkoStore[op]);
+
+// Persist only with both WebCrypto (to seal) and Web Locks (one tab).
+self.plinkoPersistent = !!(self.crypto && crypto.subtle && self.navigator && navigator.locks);
+
+// The sealing key: AES-GCM 256, non-extractable, made on first use and kept
+// in IndexedDB beside the state (key#key). Page scripts cannot export it,
+// but it is in the browser profile like the state. The Go side wraps each
+// state's random data key with it (runtime/client/sealed, sealkey.go).
+const sealKeys = new Map();
+function sealKey(key) {
+  if (!sealKeys.has(key)) {
+    sealKeys.set(key, holdStateLock(key).then(async () => {
+      let k = await tx('readonly', (s, set) => {
+        const r = s.get(key + '#key');
+        r.onsuccess = () => set(r.result || null);
+      });
+      if (!(k instanceof CryptoKey)) {
+        k = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+        // Storage full: the key serves this visit from memory; the state's
+        // save fails too (memory only), or, saved, is not opened next time
+        // and hints are rebuilt. Nothing unsealed is written either way.
+        await tx('readwrite', (s) => { s.put(k, key + '#key'); }).catch(() => {});
+      }
+      return k;
+    }).catch((e) => { sealKeys.delete(key); throw e; }));
+  }
+  return sealKeys.get(key);
+}
+const gcm = (iv, aad) => ({ name: 'AES-GCM', iv, additionalData: aad });
+self.plinkoSeal = {
+  encrypt: async (key, iv, data, aad) => new Uint8Array(await crypto.subtle.encrypt(gcm(iv, aad), await sealKey(key), data)),
+  decrypt: async (key, iv, data, aad) => new Uint8Array(await crypto.subtle.decrypt(gcm(iv, aad), await sealKey(key), data)),
+};
 
 // WebCrypto AES-CTR keystream, byte for byte what Go's cipher.NewCTR over a
 // zero buffer gives: the whole 16-byte counter block increments big-endian
@@ -141,7 +178,7 @@ async function init(cfg) {
   }
   go.run(instance).then(() => postMessage({ ev: 'crashed', message: 'the wallet code stopped (exit code ' + exitCode + ')' }));
   if (!api) throw Object.assign(new Error('the wallet code did not start'), { kind: 'wasm' });
-  await api.init(JSON.stringify({ cdn: cfg.cdn, pir: cfg.pir }));
+  await api.init(JSON.stringify({ cdn: cfg.cdn, pir: cfg.pir, passphrase: cfg.passphrase || '' }));
 }
 
 function errorOf(e) {

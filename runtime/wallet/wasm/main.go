@@ -2,7 +2,7 @@
 
 // Command wasm is the wallet's PIR client in the browser: runtime/client
 // compiled to WebAssembly, run inside the page's Web Worker (worker.js). It
-// keeps its state in IndexedDB and draws the plinko keystream from WebCrypto.
+// keeps its state in IndexedDB, sealed (sealkey.go), and draws the plinko keystream from WebCrypto.
 // The worker calls the functions this main hands to self.plinkoReady; each
 // returns a Promise and runs on its own goroutine, so it may block on fetch,
 // IndexedDB and WebCrypto promises.
@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/plinko-pir/plinko/runtime/client"
+	"github.com/plinko-pir/plinko/runtime/client/sealed"
 	"github.com/plinko-pir/plinko/runtime/wallet/webcrypto"
 )
 
@@ -28,7 +29,8 @@ import (
 type wallet struct {
 	mu     sync.Mutex
 	cfg    walletConfig
-	store  *idbStore
+	idb    *idbStore    // nil: nothing persistent (no WebCrypto or Web Locks)
+	store  client.Store // idb, sealed; nil: memory only
 	client *client.Client
 	synced bool // a Sync finished in this worker
 
@@ -42,6 +44,8 @@ type wallet struct {
 type walletConfig struct {
 	CDN string `json:"cdn"`
 	PIR string `json:"pir"`
+	// Passphrase seals new state instead of the stored key (optional).
+	Passphrase string `json:"passphrase"`
 }
 
 func main() {
@@ -86,8 +90,16 @@ func (w *wallet) init(cfgJSON string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.cfg = cfg
-	// One saved state per deployment: the CDN URL names it.
-	w.store = &idbStore{key: "client:" + cfg.CDN}
+	// One saved state per deployment: the CDN URL names it. It is kept only
+	// sealed (WebCrypto) and only under an exclusive Web Lock (one tab at a
+	// time); where either is missing (plain HTTP) nothing is kept.
+	w.idb, w.store = nil, nil
+	if js.Global().Get("plinkoPersistent").Truthy() {
+		w.idb = &idbStore{key: "client:" + cfg.CDN}
+		w.store = sealed.New(w.idb, browserKeys{name: w.idb.key, pass: []byte(cfg.Passphrase)})
+	} else {
+		js.Global().Call("plinkoNotice", "This page is not served over HTTPS, so the browser gives it no WebCrypto or Web Locks and the wallet keeps nothing between visits: each visit downloads the snapshot again.")
+	}
 	return w.newClient()
 }
 
@@ -214,11 +226,10 @@ func (w *wallet) lookup(address string) (any, error) {
 func (w *wallet) forget() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.store == nil {
-		return nil
-	}
-	if err := w.store.Remove(context.Background()); err != nil {
-		return err
+	if w.idb != nil {
+		if err := w.idb.Remove(context.Background()); err != nil {
+			return err
+		}
 	}
 	return w.newClient()
 }
@@ -258,6 +269,8 @@ func errorKind(err error) string {
 	switch {
 	case errors.As(err, &ke):
 		return ke.kind
+	case errors.Is(err, sealed.ErrNeedPassphrase), errors.Is(err, sealed.ErrWrongKey):
+		return "passphrase"
 	case errors.Is(err, client.ErrSnapshotChecksum):
 		return "checksum"
 	case errors.Is(err, errOtherTab):

@@ -15,9 +15,9 @@ import (
 // idbStore is a client.JournalStore in IndexedDB (through worker.js's
 // plinkoStore): the state is one record, replaced (and its journal records
 // deleted) in one transaction, so a load sees the old or the new state and
-// never a mix; journal records are appended one transaction each. State and
-// records carry their own sha256 (the client verifies them), so a damaged one
-// is refused there and the hints rebuilt.
+// never a mix; journal records are appended one transaction each. main.go
+// wraps it in runtime/client/sealed, so what it stores is sealed; a damaged
+// value fails authentication there and the hints are rebuilt.
 //
 // Browser storage full: the saved state is deleted and the store keeps
 // nothing for the rest of this visit (memory only). Nothing consumed can be
