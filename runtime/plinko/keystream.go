@@ -61,6 +61,8 @@ func (s *StdKeystream) Fill(key []byte, iv [16]byte, dst []byte) error {
 //	tagPRPBak   (4, 0, 0): same for backup hints
 //	tagSampReg  (5, 0, i): iPRF sampler, attempt i: 16 bytes per tree node, heap order (counter 2^l-1+t)
 //	tagSampBak  (6, 0, i): same for backup hints
+//	tagSRReg    (7, l, 0): Sometimes-Recurse PRP (swapornot.go), level l: per round a key block, then the round's bitmap
+//	tagSRBak    (8, l, 0): same for backup hints
 const (
 	tagScanReg = 1
 	tagScanBak = 2
@@ -68,6 +70,8 @@ const (
 	tagPRPBak  = 4
 	tagSampReg = 5
 	tagSampBak = 6
+	tagSRReg   = 7
+	tagSRBak   = 8
 )
 
 func deriveAESKey(master []byte) []byte {

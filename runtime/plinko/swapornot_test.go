@@ -1,0 +1,264 @@
+package plinko
+
+import (
+	"fmt"
+	"math"
+	mrand "math/rand/v2"
+	"testing"
+)
+
+func testPRF(t testing.TB) *prf {
+	master := make([]byte, 32)
+	for i := range master {
+		master[i] = byte(i)
+	}
+	pr, err := newPRF(master, &StdKeystream{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pr
+}
+
+// TestSRPermutation: forward and inverse are inverse bijections on whole
+// domains (powers of two and not), the bulk inverse agrees, and the
+// table-free AES path computes the same values.
+func TestSRPermutation(t *testing.T) {
+	pr := testPRF(t)
+	for _, n := range []uint32{1, 2, 3, 5, 7, 16, 100, 257, 1000, 4096} {
+		s := newSR(pr, tagSRBak, n, srSecurity)
+		for a := uint32(0); a < 3; a++ {
+			tb, err := s.tables(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := make([]bool, n)
+			inv := make([]uint32, n)
+			tb.invertAll(inv)
+			for x := range n {
+				y := tb.perm(x)
+				if y >= n || seen[y] {
+					t.Fatalf("n=%d a=%d: P(%d) = %d repeats or leaves the domain", n, a, x, y)
+				}
+				seen[y] = true
+				if got := tb.inv(y); got != x {
+					t.Fatalf("n=%d a=%d: P^-1(P(%d)) = %d", n, a, x, got)
+				}
+				if inv[y] != x {
+					t.Fatalf("n=%d a=%d: bulk P^-1(%d) = %d, want %d", n, a, y, inv[y], x)
+				}
+			}
+			for _, x := range []uint32{0, n / 3, n - 1} {
+				if got, want := s.permAES(a, x), tb.perm(x); got != want {
+					t.Fatalf("n=%d: AES path P(%d) = %d, tables %d", n, x, got, want)
+				}
+				if got := s.invAES(a, tb.perm(x)); got != x {
+					t.Fatalf("n=%d: AES path P^-1(P(%d)) = %d", n, x, got)
+				}
+			}
+		}
+	}
+}
+
+// TestSRRounds writes down the round counts the bound gives and checks
+// that the levels' bounds sum to at most 2^-64 per block.
+func TestSRRounds(t *testing.T) {
+	for _, n := range []uint32{1 << 12, 1 << 16, 1 << 20, 4736, 1 << 10} {
+		s := newSR(nil, 0, n, srSecurity)
+		sum := 0.0
+		expect := 0.0 // expected rounds of one walk: level l is reached with probability ~2^-l
+		reach := 1.0
+		for _, l := range s.levels {
+			if l.rounds > 0 {
+				sum += math.Exp2(srBoundLog2(l.n, l.rounds))
+			}
+			expect += reach * float64(l.rounds)
+			reach *= float64(l.n/2) / float64(l.n)
+		}
+		t.Logf("N=%d: levels %d, rounds at level 0..3: %d %d %d %d, all levels %d, expected per walk %.0f, bound 2^%.2f",
+			n, len(s.levels), s.levels[0].rounds, s.levels[min(1, len(s.levels)-1)].rounds,
+			s.levels[min(2, len(s.levels)-1)].rounds, s.levels[min(3, len(s.levels)-1)].rounds,
+			s.totalRounds(), expect, math.Log2(sum))
+		if math.Log2(sum) > -srSecurity {
+			t.Errorf("N=%d: bound 2^%.2f above 2^-%d", n, math.Log2(sum), srSecurity)
+		}
+	}
+	// Swap-or-not alone at q = N: the bound is at least 2N^1.5/(r+2) > 1 for
+	// every r, so it proves nothing (hence Sometimes-Recurse).
+	if b := srBoundFull(1<<20, 10000); b < 0 {
+		t.Errorf("full-codebook swap-or-not bound 2^%.1f", b)
+	}
+}
+
+// srBoundFull is the same bound with q = N.
+func srBoundFull(n uint32, r int) float64 {
+	N := float64(n)
+	return 1 + 1.5*math.Log2(N) - math.Log2(float64(r)+2)
+}
+
+// TestSRUniform is a sanity check, not the argument: over many blocks
+// (independent keys) P_a(x) = y is about equally likely for every x, y.
+func TestSRUniform(t *testing.T) {
+	pr := testPRF(t)
+	const n, blocks = 10, 4000
+	s := newSR(pr, tagSRReg, n, srSecurity)
+	var cnt [n][n]int
+	for a := range uint32(blocks) {
+		tb, err := s.tables(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for x := range uint32(n) {
+			cnt[x][tb.perm(x)]++
+		}
+	}
+	exp := float64(blocks) / n
+	chi := 0.0
+	for x := range n {
+		for y := range n {
+			d := float64(cnt[x][y]) - exp
+			chi += d * d / exp
+		}
+	}
+	// 81 degrees of freedom: mean 81, sd 12.7; 150 is 5 sd out.
+	if chi > 150 {
+		t.Errorf("chi-square %.1f over %d cells", chi, n*n)
+	}
+	t.Logf("chi-square %.1f (81 degrees of freedom)", chi)
+}
+
+// TestFeistelParity demonstrates the full-codebook distinguisher every
+// balanced Feistel network on 2x>=2-bit halves has (Coppersmith and
+// Grossman 1975; Even and Goldreich 1983): each round is an even
+// permutation, so P_a is always even, where a uniform permutation is odd
+// half the time. Swap-or-not is not confined so. (The iPRF's sampler hides
+// the parity: see PRP.md.)
+func TestFeistelParity(t *testing.T) {
+	p, err := NewParams(1<<23, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := testPRF(t)
+	const n = 1 << 12
+	f := newIPRF(p, pr, true, n)
+	s := newSR(pr, tagSRBak, n, srSecurity)
+	perm := make([]uint32, n)
+	odd := 0
+	for a := range uint32(16) {
+		bc := f.blockCacheFor(a)
+		for x := range uint32(n) {
+			perm[x] = f.perm(a, x, bc)
+		}
+		if permParity(perm) != 0 {
+			t.Fatalf("block %d: odd Feistel permutation", a)
+		}
+		tb, err := s.tables(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for x := range uint32(n) {
+			perm[x] = tb.perm(x)
+		}
+		odd += permParity(perm)
+	}
+	if odd == 0 || odd == 16 {
+		t.Errorf("swap-or-not: %d of 16 permutations odd", odd)
+	}
+}
+
+// permParity returns the parity of the permutation perm of [len(perm)]
+// (1: odd), by counting cycles.
+func permParity(perm []uint32) int {
+	seen := make([]bool, len(perm))
+	cycles := 0
+	for i := range perm {
+		if seen[i] {
+			continue
+		}
+		cycles++
+		for j := uint32(i); !seen[j]; j = perm[j] {
+			seen[j] = true
+		}
+	}
+	return (len(perm) - cycles) & 1
+}
+
+// BenchmarkPRP compares the iPRF's Feistel with Sometimes-Recurse at the
+// iPRF's domain sizes: eval and inv are one point with the block's tables
+// in memory (as the Feistel's cached query path), eval-aes the SR point
+// without tables (two AES calls a round), bulk-inv a whole block as hint
+// generation needs it (table derivation from the keystream included),
+// reported per point.
+func BenchmarkPRP(b *testing.B) {
+	p, err := NewParams(1<<23, 8)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pr := testPRF(b)
+	for _, lg := range []int{12, 16, 20} {
+		n := uint32(1) << lg
+		f := newIPRF(p, pr, false, n)
+		bc := f.blockCacheFor(0)
+		rng := mrand.New(mrand.NewPCG(1, uint64(lg)))
+		b.Run(fmt.Sprintf("feistel/N=2^%d/eval", lg), func(b *testing.B) {
+			var sink uint32
+			for range b.N {
+				sink += f.perm(0, rng.Uint32N(n)^sink&1, bc)
+			}
+		})
+		b.Run(fmt.Sprintf("feistel/N=2^%d/inv", lg), func(b *testing.B) {
+			var sink uint32
+			for range b.N {
+				sink += f.permInv(0, rng.Uint32N(n)^sink&1, bc)
+			}
+		})
+		b.Run(fmt.Sprintf("feistel/N=2^%d/bulk-inv", lg), func(b *testing.B) {
+			js := make([]uint32, ballRun)
+			for i := range b.N {
+				raw, err := f.roundWords(uint32(i))
+				if err != nil {
+					b.Fatal(err)
+				}
+				g := &iprfFiller{tab: f.packTables(raw), domain: n, v: f.v, maskV: f.maskV, pow2: true}
+				for y := uint32(0); y < n; y += ballRun {
+					g.invert(y, js[:min(ballRun, n-y)])
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/point")
+		})
+		s := newSR(pr, tagSRReg, n, srSecurity)
+		tb, err := s.tables(0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("sr/N=2^%d/eval", lg), func(b *testing.B) {
+			var sink uint32
+			for range b.N {
+				sink += tb.perm(rng.Uint32N(n) ^ sink&1)
+			}
+			b.ReportMetric(float64(s.levels[0].rounds), "rounds-level0")
+		})
+		b.Run(fmt.Sprintf("sr/N=2^%d/inv", lg), func(b *testing.B) {
+			var sink uint32
+			for range b.N {
+				sink += tb.inv(rng.Uint32N(n) ^ sink&1)
+			}
+		})
+		b.Run(fmt.Sprintf("sr/N=2^%d/eval-aes", lg), func(b *testing.B) {
+			var sink uint32
+			for range b.N {
+				sink += s.permAES(0, rng.Uint32N(n)^sink&1)
+			}
+		})
+		b.Run(fmt.Sprintf("sr/N=2^%d/bulk-inv", lg), func(b *testing.B) {
+			dst := make([]uint32, n)
+			for i := range b.N {
+				t, err := s.tables(uint32(i))
+				if err != nil {
+					b.Fatal(err)
+				}
+				t.invertAll(dst)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/point")
+		})
+	}
+}
