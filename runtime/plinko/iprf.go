@@ -16,7 +16,9 @@ import (
 //
 // P_a is an alternating Feistel network with feistelRounds rounds (as in
 // NIST FF1, radix 2) on ceil(log2 domain) bits, cycle-walking into
-// [domain]. Round r's function at z is 32-bit word r*stride+z of block a's
+// [domain] (what is and is not proven about it at these domain sizes, and
+// the measured cost of the provable alternative in swapornot.go, is in
+// PRP.md). Round r's function at z is 32-bit word r*stride+z of block a's
 // PRP stream (stride = 2^max(u,v)), so one keystream request yields every
 // round table of a block. Node t of tree level l draws its randomness from
 // block 2^l-1+t (heap order) of the sampler stream of attempt 0 (later

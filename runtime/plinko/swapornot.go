@@ -138,17 +138,15 @@ func (s *srPRP) tables(a uint32) (*srBlock, error) {
 	return t, nil
 }
 
-// round applies one swap-or-not round (key k, bitmap bm) to x on [n).
+// srRound applies one swap-or-not round (key k, bitmap bm) to x on [n),
+// without branches (the swap is a coin flip: a branch mispredicts half
+// the time).
 func srRound(x, k, n uint32, bm []uint64) uint32 {
-	xp := k - x
-	if k < x {
-		xp += n
-	}
+	d := k - x // |k - x| < 2^31: the sign bit says k < x
+	xp := d + n&uint32(int32(d)>>31)
 	hi := max(x, xp)
-	if bm[hi>>6]>>(hi&63)&1 != 0 {
-		return xp
-	}
-	return x
+	m := -uint32(bm[hi>>6] >> (hi & 63) & 1)
+	return x ^ (x^xp)&m
 }
 
 func (t *srBlock) perm(x uint32) uint32 {
@@ -199,14 +197,22 @@ func (t *srBlock) invertAll(dst []uint32) {
 }
 
 // swapPairs swaps arr[p] and arr[s-p] for p in [lo, hi) where bit s-p of
-// bm is set (s-p is the larger of the pair).
+// bm is set (s-p is the larger of the pair). The q = s-p side runs down
+// through qs, so that both sides index their own slice.
 func swapPairs(arr []uint32, bm []uint64, lo, hi, s uint32) {
-	for p := lo; p < hi; p++ {
-		q := s - p
+	if lo >= hi {
+		return
+	}
+	ps := arr[lo:hi]
+	qs := arr[s-hi+1 : s-lo+1 : s-lo+1] // qs[i] is position s-hi+1+i
+	qs = qs[:len(ps)]
+	last := len(ps) - 1
+	for i := range ps {
+		q := s - lo - uint32(i)
 		m := -uint32(bm[q>>6] >> (q & 63) & 1)
-		a, b := arr[p], arr[q]
+		a, b := ps[i], qs[last-i]
 		d := (a ^ b) & m
-		arr[p], arr[q] = a^d, b^d
+		ps[i], qs[last-i] = a^d, b^d
 	}
 }
 
