@@ -187,7 +187,7 @@ func permParity(perm []uint32) int {
 // in memory (as the Feistel's cached query path), eval-aes the SR point
 // without tables (two AES calls a round), bulk-inv a whole block as hint
 // generation needs it (table derivation from the keystream included),
-// reported per point.
+// reported per point. feistel-backup is the backup hints' instance.
 func BenchmarkPRP(b *testing.B) {
 	p, err := NewParams(1<<23, 8)
 	if err != nil {
@@ -196,35 +196,11 @@ func BenchmarkPRP(b *testing.B) {
 	pr := testPRF(b)
 	for _, lg := range []int{12, 16, 20} {
 		n := uint32(1) << lg
-		f := newIPRF(p, pr, false, n)
-		bc := f.blockCacheFor(0)
 		rng := mrand.New(mrand.NewPCG(1, uint64(lg)))
-		b.Run(fmt.Sprintf("feistel/N=2^%d/eval", lg), func(b *testing.B) {
-			var sink uint32
-			for range b.N {
-				sink += f.perm(0, rng.Uint32N(n)^sink&1, bc)
-			}
-		})
-		b.Run(fmt.Sprintf("feistel/N=2^%d/inv", lg), func(b *testing.B) {
-			var sink uint32
-			for range b.N {
-				sink += f.permInv(0, rng.Uint32N(n)^sink&1, bc)
-			}
-		})
-		b.Run(fmt.Sprintf("feistel/N=2^%d/bulk-inv", lg), func(b *testing.B) {
-			js := make([]uint32, ballRun)
-			for i := range b.N {
-				raw, err := f.roundWords(uint32(i))
-				if err != nil {
-					b.Fatal(err)
-				}
-				g := &iprfFiller{tab: f.packTables(raw), domain: n, v: f.v, maskV: f.maskV, pow2: true}
-				for y := uint32(0); y < n; y += ballRun {
-					g.invert(y, js[:min(ballRun, n-y)])
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/point")
-		})
+		benchFeistel(b, newIPRF(p, pr, false, n), "feistel", lg, rng)
+		if n <= MaxBackups {
+			benchFeistel(b, newIPRF(p, pr, true, n), "feistel-backup", lg, rng)
+		}
 		s := newSR(pr, tagSRReg, n, srSecurity)
 		tb, err := s.tables(0)
 		if err != nil {
@@ -259,6 +235,72 @@ func BenchmarkPRP(b *testing.B) {
 				t.invertAll(dst)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/point")
+		})
+	}
+}
+
+// benchFeistel is BenchmarkPRP's Feistel part for one iPRF instance (its
+// domain a power of two, so bulk-inv walks no cycles).
+func benchFeistel(b *testing.B, f *iprf, name string, lg int, rng *mrand.Rand) {
+	n := f.domain
+	bc := f.blockCacheFor(0)
+	b.Run(fmt.Sprintf("%s/N=2^%d/eval", name, lg), func(b *testing.B) {
+		var sink uint32
+		for range b.N {
+			sink += f.perm(0, rng.Uint32N(n)^sink&1, bc)
+		}
+	})
+	b.Run(fmt.Sprintf("%s/N=2^%d/inv", name, lg), func(b *testing.B) {
+		var sink uint32
+		for range b.N {
+			sink += f.permInv(0, rng.Uint32N(n)^sink&1, bc)
+		}
+	})
+	b.Run(fmt.Sprintf("%s/N=2^%d/bulk-inv", name, lg), func(b *testing.B) {
+		js := make([]uint32, ballRun)
+		for i := range b.N {
+			raw, err := f.roundWords(uint32(i))
+			if err != nil {
+				b.Fatal(err)
+			}
+			g := &iprfFiller{tab: f.packTables(raw), domain: n, v: f.v, maskV: f.maskV, pow2: true}
+			for y := uint32(0); y < n; y += ballRun {
+				g.invert(y, js[:min(ballRun, n-y)])
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/point")
+	})
+}
+
+// BenchmarkIPRFRow is one row (the hint's offset in every block, the
+// query path) of each iPRF instance at n = benchN, with every block's
+// caches filled as HintInit leaves them: the backup row is what a query
+// that promotes a backup hint evaluates.
+func BenchmarkIPRFRow(b *testing.B) {
+	p, err := NewParams(benchN, 8)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pr := testPRF(b)
+	for _, backup := range []bool{false, true} {
+		domain, name := uint32(p.Regular()), "regular"
+		if backup {
+			domain, name = uint32(p.Q), "backup"
+		}
+		f := newIPRF(p, pr, backup, domain)
+		for a := range uint32(p.C) {
+			if f.blockCacheFor(a) == nil {
+				b.Fatal("no block cache")
+			}
+		}
+		f.fillDeep()
+		offs, ok := make([]uint32, p.C), make([]bool, p.C)
+		rng := mrand.New(mrand.NewPCG(2, 3))
+		b.Run(fmt.Sprintf("%s/N=%d/C=%d", name, domain, p.C), func(b *testing.B) {
+			for i := range b.N {
+				f.row(rng.Uint32N(domain), i&1 == 1, offs, ok)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(p.C), "ns/block")
 		})
 	}
 }
