@@ -1,6 +1,7 @@
 package plinko
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
@@ -126,6 +127,169 @@ func TestSRUniform(t *testing.T) {
 	t.Logf("chi-square %.1f (81 degrees of freedom)", chi)
 }
 
+// TestFeistelRoundTrip: each instance's PRP (regularRounds for the
+// regular hints, backupRounds for the backups) is a bijection of whole
+// domains, powers of two and cycle-walking ones, whose inverse, table-free
+// path, bulk inverse (whole domain and in odd-sized runs) and row agree
+// with it.
+func TestFeistelRoundTrip(t *testing.T) {
+	p, err := NewParams(1<<16, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := testPRF(t)
+	for _, tc := range []struct {
+		backup  bool
+		rounds  int
+		domains []uint32
+	}{
+		{false, regularRounds, []uint32{2368, 5000, 1 << 12, 1 << 16}},
+		{true, backupRounds, []uint32{1, 2, 7, 100, 4095, 1 << 12, 1 << 16}},
+	} {
+		for _, n := range tc.domains {
+			f := newIPRF(p, pr, tc.backup, n)
+			if f.rounds != tc.rounds {
+				t.Fatalf("backup=%v: %d rounds, want %d", tc.backup, f.rounds, tc.rounds)
+			}
+			for _, a := range []uint32{0, uint32(p.C - 1)} {
+				bc := f.blockCacheFor(a)
+				if bc == nil || len(bc.tab) != tc.rounds {
+					t.Fatalf("backup=%v N=%d: block cache missing or without %d round tables", tc.backup, n, tc.rounds)
+				}
+				g, err := f.prepareBulk(a, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(g.tab.g)*roundGroup != tc.rounds {
+					t.Fatalf("backup=%v: %d packed round groups", tc.backup, len(g.tab.g))
+				}
+				bulk := make([]uint32, n)
+				g.invert(0, bulk)
+				runs := make([]uint32, n)
+				for lo := uint32(0); lo < n; lo += 13 {
+					g.invert(lo, runs[lo:min(n, lo+13)])
+				}
+				seen := make([]bool, n)
+				for x := range n {
+					y := f.perm(a, x, bc)
+					if y >= n || seen[y] {
+						t.Fatalf("backup=%v N=%d a=%d: P(%d) = %d repeats or leaves the domain", tc.backup, n, a, x, y)
+					}
+					seen[y] = true
+					if got := f.permInv(a, y, bc); got != x {
+						t.Fatalf("backup=%v N=%d a=%d: P^-1(P(%d)) = %d", tc.backup, n, a, x, got)
+					}
+					if bulk[y] != x || runs[y] != x {
+						t.Fatalf("backup=%v N=%d a=%d: bulk P^-1(%d) = %d (in runs %d), want %d", tc.backup, n, a, y, bulk[y], runs[y], x)
+					}
+					if x%61 == 0 {
+						if got := f.perm(a, x, nil); got != y {
+							t.Fatalf("backup=%v N=%d: table-free P(%d) = %d, want %d", tc.backup, n, x, got, y)
+						}
+						if got := f.permInv(a, y, nil); got != x {
+							t.Fatalf("backup=%v N=%d: table-free P^-1(%d) = %d, want %d", tc.backup, n, y, got, x)
+						}
+					}
+				}
+			}
+			// The row (rowLanes blocks interleaved) against half, block by
+			// block.
+			offs, ok := make([]uint32, p.C), make([]bool, p.C)
+			for _, j := range []uint32{0, n / 2, n - 1} {
+				for _, upper := range []bool{false, true} {
+					f.row(j, upper, offs, ok)
+					for a := range uint32(p.C) {
+						off, in := f.half(a, j, upper)
+						if in != ok[a] || in && off != offs[a] {
+							t.Fatalf("backup=%v N=%d: row at block %d hint %d: %d %v, half %d %v", tc.backup, n, a, j, offs[a], ok[a], off, in)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestFeistelLayout checks both instances against the keystream layout
+// as keystream.go documents it (round r's function at z is 32-bit LE word
+// r*stride+z of the instance's PRP stream, backupRounds rounds for the
+// backups), with a reference Feistel written from that description, and
+// that the backups' extra rounds change the permutation.
+func TestFeistelLayout(t *testing.T) {
+	p, err := NewParams(1<<16, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := testPRF(t)
+	const n = 1 << 12 // halves of 6 bits, no cycle-walking
+	for _, backup := range []bool{false, true} {
+		f := newIPRF(p, pr, backup, n)
+		tag, rounds := byte(tagPRPReg), regularRounds
+		if backup {
+			tag, rounds = tagPRPBak, backupRounds
+		}
+		const a, half, stride = 5, 6, 1 << 6
+		raw := make([]byte, 4*backupRounds*stride) // 20 rounds' words either way
+		if err := pr.fill(tag, 0, 0, a, 0, raw); err != nil {
+			t.Fatal(err)
+		}
+		ref := func(x uint32, rounds int) uint32 {
+			l, r := x>>half, x&(stride-1)
+			for i := range rounds {
+				w := func(z uint32) uint32 {
+					return binary.LittleEndian.Uint32(raw[4*(uint32(i)*stride+z):]) & (stride - 1)
+				}
+				if i%2 == 0 {
+					l ^= w(r)
+				} else {
+					r ^= w(l)
+				}
+			}
+			return l<<half | r
+		}
+		bc := f.blockCacheFor(a)
+		same10 := 0
+		for x := range uint32(n) {
+			y := f.perm(a, x, bc)
+			if want := ref(x, rounds); y != want {
+				t.Fatalf("backup=%v: P(%d) = %d, reference with %d rounds %d", backup, x, y, rounds, want)
+			}
+			if y == ref(x, regularRounds) {
+				same10++
+			}
+		}
+		if backup && same10 > 16 {
+			t.Errorf("backup: %d of %d points as with %d rounds", same10, n, regularRounds)
+		}
+	}
+}
+
+// TestFeistelInstancesDiffer: with the same key and domain, the regular
+// and the backup PRPs (separate streams, different round counts) are
+// unrelated permutations.
+func TestFeistelInstancesDiffer(t *testing.T) {
+	p, err := NewParams(1<<16, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := testPRF(t)
+	for _, n := range []uint32{100, 1 << 12} {
+		reg, bak := newIPRF(p, pr, false, n), newIPRF(p, pr, true, n)
+		for a := range uint32(4) {
+			same := 0
+			for x := range n {
+				if reg.perm(a, x, reg.blockCacheFor(a)) == bak.perm(a, x, bak.blockCacheFor(a)) {
+					same++
+				}
+			}
+			// About one fixed point expected; 16 is far out.
+			if same > 16 {
+				t.Errorf("N=%d block %d: regular and backup PRPs agree on %d of %d points", n, a, same, n)
+			}
+		}
+	}
+}
+
 // TestFeistelParity demonstrates the full-codebook distinguisher every
 // balanced Feistel network on 2x>=2-bit halves has (Coppersmith and
 // Grossman 1975; Even and Goldreich 1983): each round is an even
@@ -249,6 +413,7 @@ func benchFeistel(b *testing.B, f *iprf, name string, lg int, rng *mrand.Rand) {
 		for range b.N {
 			sink += f.perm(0, rng.Uint32N(n)^sink&1, bc)
 		}
+		b.ReportMetric(float64(f.rounds), "rounds")
 	})
 	b.Run(fmt.Sprintf("%s/N=2^%d/inv", name, lg), func(b *testing.B) {
 		var sink uint32
