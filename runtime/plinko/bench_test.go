@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	mrand "math/rand/v2"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -11,7 +13,15 @@ import (
 
 // The benchmarks run the workload: n = 2^23 entries of 8 bytes,
 // lambda = 128, default q, one core unless the name says workers=2.
-const benchN = 1 << 23
+// PLINKO_BENCH_N overrides n (a quicker run on a busy machine).
+var benchN = benchSize()
+
+func benchSize() uint64 {
+	if n, err := strconv.ParseUint(os.Getenv("PLINKO_BENCH_N"), 0, 64); err == nil && n > 0 {
+		return n
+	}
+	return 1 << 23
+}
 
 var benchKinds = []OffsetKind{OffsetIPRF, OffsetAESScan}
 

@@ -42,10 +42,10 @@ func TestIPRFGolden(t *testing.T) {
 		want   map[bool]string // backup -> digest
 	}{
 		{1 << 23, nil, []uint32{0, 1, 513, 1023}, map[bool]string{
-			false: "dff4c56999f83d9b", true: "8d4cfdaf80411b6c",
+			false: "dff4c56999f83d9b", true: "4c1f6f71844cd068",
 		}},
 		{5000, []Option{WithLambda(37), WithBackups(100)}, []uint32{0, 3, 79}, map[bool]string{
-			false: "87c0c666a49c3545", true: "9303e9eb2fdd3c2f",
+			false: "87c0c666a49c3545", true: "b6492424235fa407",
 		}},
 	} {
 		p, err := NewParams(tc.n, 8, append(tc.opts, WithOffsets(OffsetIPRF))...)
@@ -133,25 +133,29 @@ func TestIPRFGolden(t *testing.T) {
 }
 
 // hintGoldens are the hints HintInit builds for a fixed key and database,
-// for the iPRF (default) at sizes that use every path.
+// for the iPRF (default) at sizes that use every path: reg digests the
+// regular hints' parities, bak the backup hints' (both halves), so that a
+// change to one instance's offset function shows in its digest only.
 var hintGoldens = []struct {
-	n     uint64
-	entry int
-	opts  []Option
-	want  string
+	n        uint64
+	entry    int
+	opts     []Option
+	reg, bak string
 }{
-	{1<<16 + 3, 8, nil, "248ea784b2d833e3"},
-	{1<<16 + 3, 16, nil, "52c3f2a1610452a9"},
-	{1000, 8, []Option{WithBackups(50)}, "23306758c6bfb217"},
-	{5, 16, []Option{WithBackups(7)}, "3f9c6149030df556"},
+	{1<<16 + 3, 8, nil, "16c75a4d8180ad3e", "aa47ffa7a94dc371"},
+	{1<<16 + 3, 16, nil, "f8841a8abaf6f74b", "ee3ba0b6d888dcd1"},
+	{1000, 8, []Option{WithBackups(50)}, "af1283431a4f1b32", "a680ea9b29994dc5"},
+	{5, 16, []Option{WithBackups(7)}, "fdc638bbd4b99613", "7e751f636eeaed7d"},
 	// Small lambda: levels below the cached ones (hint generation
 	// samples only their lower half); 9472 hints cycle-walk.
-	{5000, 8, []Option{WithLambda(16), WithBackups(100)}, "94c9197b3a54d964"},
-	{5000, 16, []Option{WithLambda(37), WithBackups(100)}, "cbaa6fa0abcc9c16"},
-	{1 << 18, 8, []Option{WithLambda(8), WithBackups(300)}, "2fb1404df02a56b2"},
+	{5000, 8, []Option{WithLambda(16), WithBackups(100)}, "0c800061d88da414", "fd4134c55e3ace8a"},
+	{5000, 16, []Option{WithLambda(37), WithBackups(100)}, "35bc07e4abd33050", "3f20ac82b88b1787"},
+	{1 << 18, 8, []Option{WithLambda(8), WithBackups(300)}, "38fc27b1ab2b9568", "54c77e5befd1c95b"},
 }
 
-func hintDigest(t *testing.T, n uint64, entry int, opts []Option, workers int) string {
+// hintDigest returns the digests of the regular and the backup hints
+// HintInit builds.
+func hintDigest(t *testing.T, n uint64, entry int, opts []Option, workers int) (reg, bak string) {
 	t.Helper()
 	p, err := NewParams(n, entry, opts...)
 	if err != nil {
@@ -166,21 +170,28 @@ func hintDigest(t *testing.T, n uint64, entry int, opts []Option, workers int) s
 	if err := cl.HintInit(bytes.NewReader(db), nil); err != nil {
 		t.Fatal(err)
 	}
-	h := sha256.New()
-	for _, s := range [][]uint64{cl.parity, cl.bl, cl.br} {
-		for _, w := range s {
-			h.Write(binary.LittleEndian.AppendUint64(nil, w))
+	digest := func(ss ...[]uint64) string {
+		h := sha256.New()
+		for _, s := range ss {
+			for _, w := range s {
+				h.Write(binary.LittleEndian.AppendUint64(nil, w))
+			}
 		}
+		return hex.EncodeToString(h.Sum(nil)[:8])
 	}
-	return hex.EncodeToString(h.Sum(nil)[:8])
+	return digest(cl.parity), digest(cl.bl, cl.br)
 }
 
 // TestHintsGolden pins the hints HintInit builds.
 func TestHintsGolden(t *testing.T) {
 	for _, tc := range hintGoldens {
 		t.Run(fmt.Sprintf("n=%d/entry=%d", tc.n, tc.entry), func(t *testing.T) {
-			if got := hintDigest(t, tc.n, tc.entry, tc.opts, 1); got != tc.want {
-				t.Errorf("hint digest %s, want %s", got, tc.want)
+			reg, bak := hintDigest(t, tc.n, tc.entry, tc.opts, 1)
+			if reg != tc.reg {
+				t.Errorf("regular hint digest %s, want %s", reg, tc.reg)
+			}
+			if bak != tc.bak {
+				t.Errorf("backup hint digest %s, want %s", bak, tc.bak)
 			}
 		})
 	}
@@ -194,8 +205,8 @@ func TestHintBucketsOverflow(t *testing.T) {
 	defer func() { bucketCapForTest = 0 }()
 	for _, tc := range hintGoldens[:2] {
 		for _, workers := range []int{1, 2} {
-			if got := hintDigest(t, tc.n, tc.entry, tc.opts, workers); got != tc.want {
-				t.Errorf("n=%d entry=%d workers=%d: hint digest %s, want %s", tc.n, tc.entry, workers, got, tc.want)
+			if reg, bak := hintDigest(t, tc.n, tc.entry, tc.opts, workers); reg != tc.reg || bak != tc.bak {
+				t.Errorf("n=%d entry=%d workers=%d: hint digests %s %s, want %s %s", tc.n, tc.entry, workers, reg, bak, tc.reg, tc.bak)
 			}
 		}
 	}

@@ -14,21 +14,27 @@ import (
 // into 2W bins along a binary tree, each node splitting its balls with an
 // exact Binomial(n, 1/2) sample derandomised by the AES PRF of the node.
 //
-// P_a is an alternating Feistel network with feistelRounds rounds (as in
-// NIST FF1, radix 2) on ceil(log2 domain) bits, cycle-walking into
-// [domain]. Round r's function at z is 32-bit word r*stride+z of block a's
-// PRP stream (stride = 2^max(u,v)), so one keystream request yields every
-// round table of a block. Node t of tree level l draws its randomness from
-// block 2^l-1+t (heap order) of the sampler stream of attempt 0 (later
-// attempts of a rejected binomial use the stream of attempt i).
+// P_a is an alternating Feistel network (as in NIST FF1, radix 2) on
+// ceil(log2 domain) bits, cycle-walking into [domain], with regularRounds
+// rounds for the regular hints and backupRounds for the backup hints,
+// whose domain (q, 4096 by default) is far below NIST's 10^6 (what is and
+// is not proven about it at these domain sizes, why the backups get more
+// rounds, and the measured cost of the provable alternative in
+// swapornot.go, is in PRP.md). Round r's function at z is 32-bit word
+// r*stride+z of block a's PRP stream (stride = 2^max(u,v)), so one
+// keystream request yields every round table of a block. Node t of tree
+// level l draws its randomness from block 2^l-1+t (heap order) of the
+// sampler stream of attempt 0 (later attempts of a rejected binomial use
+// the stream of attempt i).
 //
 // Forward: P, then walk down the tree by ball position. Inverse of bin v:
 // walk down by the bits of v to the bin's contiguous ball range, then P^-1
 // of each ball. Per block the client keeps (in memory, derived from the key,
 // not in the saved state) the round tables, the top cacheLevels levels of
 // the tree and, for the lower half, the maxDeep levels below them, when
-// they fit in cacheBudget (about 46 MiB at n = 2^23); then an evaluation
-// is a few table lookups (plus binomials below the kept levels, if any).
+// they fit in cacheBudget (about 47 MiB at n = 2^23, both instances); then
+// an evaluation is a few table lookups (plus binomials below the kept
+// levels, if any).
 //
 // Hint generation (prepareMembers, invert) runs the other way round: a
 // block's members are exactly the balls of its lower W bins, in order, so
@@ -39,6 +45,7 @@ type iprf struct {
 	tagP, tagS   byte
 	domain       uint32
 	u, v         uint // Feistel half widths: high u bits, low v bits
+	rounds       int  // regularRounds or backupRounds
 	maskU, maskV uint32
 	stride       uint32
 	levels       int // tree depth: log2(2W)
@@ -54,7 +61,7 @@ type iprf struct {
 	// block's slice headers (another cache miss per round and block).
 	tabs      []uint16
 	tabStride int
-	roundOff  [feistelRounds]int
+	roundOff  [maxRounds]int
 	// rootLefts[a] is block a's number of member balls (its cached
 	// starts' middle entry), in a small array that stays in cache: a row
 	// tests every block's membership and would otherwise miss on each.
@@ -62,7 +69,17 @@ type iprf struct {
 }
 
 const (
-	feistelRounds = 10
+	// regularRounds and backupRounds are the Feistel round counts of the
+	// two instances, multiples of roundGroup (the bulk inverse's unrolled
+	// unit). The backups' 2^12 domain gets twice the rounds: no bound
+	// covers either count, but Patarin's generic full-codebook attacks on
+	// an r-round random Feistel with n-bit halves cost about 2^((r-4)n),
+	// for the backups' 6-bit halves 2^36 at 10 rounds and 2^96 at 20, for
+	// about +0.5% HintInit at n = 2^23 (PRP.md, section 5).
+	regularRounds = 10
+	backupRounds  = 20
+	maxRounds     = backupRounds
+	roundGroup    = 10
 	cacheBudget   = 64 << 20 // bytes of derived per-block tables per iPRF
 	maxCacheLevel = 11
 	// maxDeep levels below the cached ones keep, for the lower half of
@@ -80,13 +97,19 @@ const (
 	deepRecord = 8
 )
 
+// The bulk inverse unrolls exactly roundGroup = 10 rounds, and both round
+// counts must be whole groups (a compile error otherwise: a negative
+// constant does not convert to uint).
+const _ = uint(roundGroup-10) + uint(10-roundGroup) +
+	uint(-(regularRounds % roundGroup)) + uint(-(backupRounds % roundGroup))
+
 // recordFull is the last slot of a deep record whose counts are all set
 // (bit i: slot i holds its count).
 func (f *iprf) recordFull() uint16 { return 1<<(1<<f.deepLevels-1) - 1 }
 
 // blockCache is what one block's evaluations reuse.
 type blockCache struct {
-	tab [feistelRounds][]uint16
+	tab [][]uint16 // round r's table (len f.rounds), within f.tabs
 	// starts[t] is the first ball of node t of tree level cacheLevels
 	// (len 2^cacheLevels + 1). Nodes are nearly balanced, so the node of a
 	// ball is found from a proportional guess in a step or two.
@@ -101,9 +124,9 @@ type blockCache struct {
 func newIPRF(p Params, pr *prf, backup bool, domain uint32) *iprf {
 	k := uint(max(2, bits.Len32(domain-1)))
 	f := &iprf{prf: pr, tagP: tagPRPReg, tagS: tagSampReg, domain: domain,
-		u: k / 2, v: k - k/2, levels: p.LogW + 1, w: uint32(p.W)}
+		u: k / 2, v: k - k/2, rounds: regularRounds, levels: p.LogW + 1, w: uint32(p.W)}
 	if backup {
-		f.tagP, f.tagS = tagPRPBak, tagSampBak
+		f.tagP, f.tagS, f.rounds = tagPRPBak, tagSampBak, backupRounds
 	}
 	f.maskU, f.maskV = 1<<f.u-1, 1<<f.v-1
 	f.stride = 1 << max(f.u, f.v)
@@ -114,11 +137,11 @@ func newIPRF(p Params, pr *prf, backup bool, domain uint32) *iprf {
 	if f.deepLevels > 0 {
 		f.deepLen = deepRecord << (f.cacheLevels - 1)
 	}
-	per := feistelRounds/2*2*(1<<f.u+1<<f.v) + 4*(1<<f.cacheLevels) + 2*f.deepLen + 64
+	per := f.rounds/2*2*(1<<f.u+1<<f.v) + 4*(1<<f.cacheLevels) + 2*f.deepLen + 64
 	if p.C*per <= cacheBudget {
 		f.cache = make([]*blockCache, p.C)
 	}
-	for r := range feistelRounds {
+	for r := range f.rounds {
 		f.roundOff[r] = f.tabStride
 		if r%2 == 0 {
 			f.tabStride += 1 << f.v
@@ -160,12 +183,12 @@ func (f *iprf) newBlockCache(a uint32, raw []byte, ts treeSample) *blockCache {
 		f.tabs = make([]uint16, len(f.cache)*f.tabStride)
 		f.rootLefts = make([]uint32, len(f.cache))
 	}
-	bc := &blockCache{starts: prefixStarts(ts.cached), deep: ts.deep}
+	bc := &blockCache{tab: make([][]uint16, f.rounds), starts: prefixStarts(ts.cached), deep: ts.deep}
 	if bc.deep == nil && f.deepLevels > 0 {
 		bc.deep = make([]uint16, f.deepLen) // filled as walks need it
 	}
 	f.rootLefts[a] = bc.starts[len(bc.starts)/2]
-	for r := range feistelRounds {
+	for r := range f.rounds {
 		size, mask := 1<<f.v, f.maskU
 		if r%2 == 1 {
 			size, mask = 1<<f.u, f.maskV
@@ -182,7 +205,7 @@ func (f *iprf) newBlockCache(a uint32, raw []byte, ts treeSample) *blockCache {
 
 // roundWords fetches every round table of block a in one request.
 func (f *iprf) roundWords(a uint32) ([]byte, error) {
-	raw := make([]byte, 4*feistelRounds*int(f.stride))
+	raw := make([]byte, 4*f.rounds*int(f.stride))
 	if err := f.prf.fill(f.tagP, 0, 0, a, 0, raw); err != nil {
 		return nil, err
 	}
@@ -287,36 +310,38 @@ func (f *iprf) rf(a uint32, r int, z uint32) uint32 {
 	return uint32(w >> (32 * (idx % 2)))
 }
 
+// permOnce and invOnce are one pass of the Feistel and its inverse
+// (rounds come in pairs: 2k xors F_2k(r) into l, 2k+1 F_2k+1(l) into r).
 func (f *iprf) permOnce(a, x uint32, bc *blockCache) uint32 {
 	l, r := x>>f.v, x&f.maskV
-	for i := 0; i < feistelRounds; i++ {
-		switch {
-		case bc != nil && i%2 == 0:
-			l ^= uint32(bc.tab[i][r])
-		case bc != nil:
-			r ^= uint32(bc.tab[i][l])
-		case i%2 == 0:
-			l ^= f.rf(a, i, r) & f.maskU
-		default:
-			r ^= f.rf(a, i, l) & f.maskV
+	if bc != nil {
+		tab := bc.tab
+		for i := 0; i+1 < len(tab); i += 2 {
+			l ^= uint32(tab[i][r])
+			r ^= uint32(tab[i+1][l])
 		}
+		return l<<f.v | r
+	}
+	for i := 0; i < f.rounds; i += 2 {
+		l ^= f.rf(a, i, r) & f.maskU
+		r ^= f.rf(a, i+1, l) & f.maskV
 	}
 	return l<<f.v | r
 }
 
 func (f *iprf) invOnce(a, y uint32, bc *blockCache) uint32 {
 	l, r := y>>f.v, y&f.maskV
-	for i := feistelRounds - 1; i >= 0; i-- {
-		switch {
-		case bc != nil && i%2 == 0:
-			l ^= uint32(bc.tab[i][r])
-		case bc != nil:
-			r ^= uint32(bc.tab[i][l])
-		case i%2 == 0:
-			l ^= f.rf(a, i, r) & f.maskU
-		default:
-			r ^= f.rf(a, i, l) & f.maskV
+	if bc != nil {
+		tab := bc.tab
+		for i := len(tab) - 2; i >= 0; i -= 2 {
+			r ^= uint32(tab[i+1][l])
+			l ^= uint32(tab[i][r])
 		}
+		return l<<f.v | r
+	}
+	for i := f.rounds - 2; i >= 0; i -= 2 {
+		r ^= f.rf(a, i+1, l) & f.maskV
+		l ^= f.rf(a, i, r) & f.maskU
 	}
 	return l<<f.v | r
 }
@@ -472,7 +497,7 @@ func (f *iprf) row(j uint32, upper bool, offs []uint32, ok []bool) {
 			continue
 		}
 		tabs := f.tabs[a0*f.tabStride:]
-		for round := 0; round < feistelRounds; round += 2 {
+		for round := 0; round < f.rounds; round += 2 {
 			even, odd := tabs[f.roundOff[round]:], tabs[f.roundOff[round+1]:]
 			for i := range rowLanes {
 				l[i] ^= uint32(even[i*f.tabStride+int(r[i])])
@@ -550,12 +575,22 @@ func (f *iprf) preimages(a uint32, vs []uint32, yield func(j, v uint32) bool) er
 // packedRounds is the bulk form of one block's PRP, laid out so that a
 // Feistel state is one register, s = l<<20 | r (u, v <= maxHalf = 12),
 // and every table index is a shift or a constant mask: no bounds checks,
-// and eight evaluations fit in registers at once. Round 2k xors F(r)<<20
-// into s, round 2k+1 xors F(l); only the first 2^v (even) or 2^u (odd)
-// entries of each table are used.
+// and eight evaluations fit in registers at once. Group g[k] holds rounds
+// roundGroup*k .. roundGroup*(k+1)-1 (one group for the regular hints, two
+// for the backups). The groups are separate allocations: a group pointer
+// loaded from g is opaque to the compiler, which then reaches every table
+// at a constant offset from it instead of keeping (and spilling) one
+// pointer per table.
 type packedRounds struct {
-	even [feistelRounds / 2][1 << maxHalf]uint32
-	odd  [feistelRounds / 2][1 << maxHalf]uint16
+	g []*packedGroup
+}
+
+// packedGroup is roundGroup consecutive rounds: its round 2k xors
+// even[k][r]<<20 into s, round 2k+1 xors odd[k][l]; only the first 2^v
+// (even) or 2^u (odd) entries of each table are used.
+type packedGroup struct {
+	even [roundGroup / 2][1 << maxHalf]uint32
+	odd  [roundGroup / 2][1 << maxHalf]uint16
 }
 
 // maxHalf bounds the Feistel half width: domains up to 2^24 (Lambda*W
@@ -568,26 +603,38 @@ const (
 func (f *iprf) packTables(raw []byte) *packedRounds {
 	t := f.bulk
 	if t == nil {
-		t = new(packedRounds)
+		t = &packedRounds{g: make([]*packedGroup, f.rounds/roundGroup)}
+		for k := range t.g {
+			t.g[k] = new(packedGroup)
+		}
 		f.bulk = t
 	}
-	for r := range feistelRounds {
+	for r := range f.rounds {
 		word := func(i int) uint32 { return binary.LittleEndian.Uint32(raw[4*(uint32(r)*f.stride+uint32(i)):]) }
+		g, k := t.g[r/roundGroup], r%roundGroup/2
 		if r%2 == 0 {
 			for i := range 1 << f.v {
-				t.even[r/2][i] = (word(i) & f.maskU) << 20
+				g.even[k][i] = (word(i) & f.maskU) << 20
 			}
 		} else {
 			for i := range 1 << f.u {
-				t.odd[r/2][i] = uint16(word(i) & f.maskV)
+				g.odd[k][i] = uint16(word(i) & f.maskV)
 			}
 		}
 	}
 	return t
 }
 
-// invPacked runs the ten rounds backwards on one packed state.
+// invPacked runs every round backwards on one packed state.
 func (t *packedRounds) invPacked(s uint32) uint32 {
+	for k := len(t.g) - 1; k >= 0; k-- {
+		s = t.g[k].invPacked(s)
+	}
+	return s
+}
+
+// invPacked runs the group's rounds backwards on one packed state.
+func (t *packedGroup) invPacked(s uint32) uint32 {
 	s ^= uint32(t.odd[4][s>>20])
 	s ^= t.even[4][s&halfMask]
 	s ^= uint32(t.odd[3][s>>20])
@@ -653,9 +700,10 @@ type iprfFiller struct {
 }
 
 // invert sets js[i] = P^-1(lo+i), eight lanes at a time so that the
-// dependent table loads of different balls overlap.
+// dependent table loads of different balls overlap: the last round group
+// from the balls (consecutive states), then every lower group in place.
 func (g *iprfFiller) invert(lo uint32, js []uint32) {
-	t, v, mv := g.tab, g.v&31, g.maskV
+	t, v, mv := g.tab.g[len(g.tab.g)-1], g.v&31, g.maskV
 	i := 0
 	for ; i+8 <= len(js); i += 8 {
 		y := lo + uint32(i)
@@ -698,6 +746,9 @@ func (g *iprfFiller) invert(lo uint32, js []uint32) {
 		y := lo + uint32(i)
 		js[i] = t.invPacked((y>>v)<<20 | y&mv)
 	}
+	for k := len(g.tab.g) - 2; k >= 0; k-- {
+		g.tab.g[k].invInPlace(js)
+	}
 	for i, s := range js {
 		js[i] = (s>>20)<<v | s&halfMask
 	}
@@ -707,10 +758,46 @@ func (g *iprfFiller) invert(lo uint32, js []uint32) {
 	// Cycle-walk the values that left the domain.
 	for i, x := range js {
 		for x >= g.domain {
-			s := t.invPacked((x>>v)<<20 | x&mv)
+			s := g.tab.invPacked((x>>v)<<20 | x&mv)
 			x = (s>>20)<<v | s&halfMask
 		}
 		js[i] = x
+	}
+}
+
+// invInPlace runs the group's rounds backwards on every packed state of
+// js, eight lanes at a time (as invert, from states in memory).
+func (t *packedGroup) invInPlace(js []uint32) {
+	i := 0
+	for ; i+8 <= len(js); i += 8 {
+		o := js[i : i+8 : i+8]
+		a, b, c, d := o[0], o[1], o[2], o[3]
+		e, f, g, h := o[4], o[5], o[6], o[7]
+		a, b, c, d = oddRound4(&t.odd[4], a, b, c, d)
+		e, f, g, h = oddRound4(&t.odd[4], e, f, g, h)
+		a, b, c, d = evenRound4(&t.even[4], a, b, c, d)
+		e, f, g, h = evenRound4(&t.even[4], e, f, g, h)
+		a, b, c, d = oddRound4(&t.odd[3], a, b, c, d)
+		e, f, g, h = oddRound4(&t.odd[3], e, f, g, h)
+		a, b, c, d = evenRound4(&t.even[3], a, b, c, d)
+		e, f, g, h = evenRound4(&t.even[3], e, f, g, h)
+		a, b, c, d = oddRound4(&t.odd[2], a, b, c, d)
+		e, f, g, h = oddRound4(&t.odd[2], e, f, g, h)
+		a, b, c, d = evenRound4(&t.even[2], a, b, c, d)
+		e, f, g, h = evenRound4(&t.even[2], e, f, g, h)
+		a, b, c, d = oddRound4(&t.odd[1], a, b, c, d)
+		e, f, g, h = oddRound4(&t.odd[1], e, f, g, h)
+		a, b, c, d = evenRound4(&t.even[1], a, b, c, d)
+		e, f, g, h = evenRound4(&t.even[1], e, f, g, h)
+		a, b, c, d = oddRound4(&t.odd[0], a, b, c, d)
+		e, f, g, h = oddRound4(&t.odd[0], e, f, g, h)
+		a, b, c, d = evenRound4(&t.even[0], a, b, c, d)
+		e, f, g, h = evenRound4(&t.even[0], e, f, g, h)
+		o[0], o[1], o[2], o[3] = a, b, c, d
+		o[4], o[5], o[6], o[7] = e, f, g, h
+	}
+	for ; i < len(js); i++ {
+		js[i] = t.invPacked(js[i])
 	}
 }
 

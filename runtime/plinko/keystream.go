@@ -57,10 +57,13 @@ func (s *StdKeystream) Fill(key []byte, iv [16]byte, dst []byte) error {
 //
 //	tagScanReg  (1, 0, 0): AES-PRF regular hints, 16-bit little-endian word j = F(a, j)
 //	tagScanBak  (2, 0, 0): AES-PRF backup hints, same layout
-//	tagPRPReg   (3, 0, 0): iPRF Feistel rounds for regular hints, 32-bit LE word r*stride+z = F_r(z)
-//	tagPRPBak   (4, 0, 0): same for backup hints
+//	tagPRPReg   (3, 0, 0): iPRF Feistel rounds for regular hints, 32-bit LE word r*stride+z = F_r(z), r < 10
+//	tagPRPBak   (4, 0, 0): same for backup hints, r < 20 (rounds 0..9 are the words the earlier 10-round
+//	                       backup PRP used, rounds 10..19 the next 10*stride words)
 //	tagSampReg  (5, 0, i): iPRF sampler, attempt i: 16 bytes per tree node, heap order (counter 2^l-1+t)
 //	tagSampBak  (6, 0, i): same for backup hints
+//	tagSRReg    (7, l, 0): Sometimes-Recurse PRP (swapornot.go), level l: per round a key block, then the round's bitmap
+//	tagSRBak    (8, l, 0): same for backup hints
 const (
 	tagScanReg = 1
 	tagScanBak = 2
@@ -68,6 +71,8 @@ const (
 	tagPRPBak  = 4
 	tagSampReg = 5
 	tagSampBak = 6
+	tagSRReg   = 7
+	tagSRBak   = 8
 )
 
 func deriveAESKey(master []byte) []byte {
