@@ -136,7 +136,7 @@ func (c *Client) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.s != nil && c.s.sameLayout(man) && c.s.pl.QueriesLeft() >= queriesPerRequest {
+	if c.s != nil && c.s.sameLayout(man) && c.s.pl.QueriesLeft() >= queriesPerLookup {
 		head, err := c.fetchHead(ctx)
 		if err != nil {
 			return err

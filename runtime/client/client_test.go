@@ -54,7 +54,7 @@ func TestFirstSyncAndLookups(t *testing.T) {
 			t.Fatalf("request %d carried %d queries, want always %d", i, n, queriesPerRequest)
 		}
 	}
-	if left := c.Status().QueriesLeft; left != st.QueriesLeft-6*queriesPerRequest {
+	if left := c.Status().QueriesLeft; left != st.QueriesLeft-6*queriesPerLookup { // checks use no backups
 		t.Fatalf("queries left %d after 6 lookups, from %d", left, st.QueriesLeft)
 	}
 	if got := e.snapshotGets.Load(); got != 1 {
@@ -417,15 +417,15 @@ func TestIncompatibleManifestRefused(t *testing.T) {
 
 func TestRefreshWhenQueriesRunOut(t *testing.T) {
 	e := newTestEnv(t, 500)
-	c := e.newClientWith(Config{Backups: 9})
-	for i := 0; i < 5; i++ { // 20 queries on a budget of 9: two refreshes
+	c := e.newClientWith(Config{Backups: 7})
+	for i := 0; i < 5; i++ { // 15 queries on a budget of 7: two refreshes
 		e.checkLookup(c, e.accounts[i], true)
 	}
 	if got := e.snapshotGets.Load(); got != 3 {
-		t.Fatalf("%d snapshot downloads for 20 queries with 9 per set of hints, want 3", got)
+		t.Fatalf("%d snapshot downloads for 15 queries with 7 per set of hints, want 3", got)
 	}
-	if left := c.Status().QueriesLeft; left != 9-queriesPerRequest {
-		t.Fatalf("queries left %d, want %d", left, 9-queriesPerRequest)
+	if left := c.Status().QueriesLeft; left != 7-3 {
+		t.Fatalf("queries left %d, want 4", left)
 	}
 }
 

@@ -16,7 +16,7 @@
 // snapshot and deltas/<epoch>.delta (the same for every client), and POST
 // /v1/query bodies that hold Plinko queries. A lookup always sends exactly
 // four queries (the address's three cuckoo positions, a decoy for a position
-// already answered from the cache, and a check whose answer the client
+// already answered from the cache, and a check whose answers the client
 // knows), found or not; an answer that fails the check is refused
 // (ErrTampered). A request whose answer was lost is repaired before the next
 // lookup with one more request of the same shape. The address, the positions

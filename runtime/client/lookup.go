@@ -22,7 +22,7 @@ const queryContentType = "application/octet-stream"
 // Lookup finds addr's balance privately: it sends the Plinko queries for the
 // address's three keyword positions in one request (always three, found or
 // not; a position already answered is replaced by a decoy inside the scheme)
-// with one check query whose answer the client knows, brings the hints to
+// with one check query whose answers the client knows, brings the hints to
 // the answer's epoch and reconstructs the entries. An answer that fails the
 // check is refused (ErrTampered) and nothing from it is kept.
 // A client without hints syncs first; one whose queries run out refreshes.
@@ -73,7 +73,7 @@ func (c *Client) ready(ctx context.Context) error {
 	if err := c.load(ctx); err != nil {
 		return err
 	}
-	if c.s == nil || c.s.pl.QueriesLeft() < queriesPerRequest {
+	if c.s == nil || c.s.pl.QueriesLeft() < queriesPerLookup {
 		return c.sync(ctx)
 	}
 	return nil
@@ -94,7 +94,7 @@ func (c *Client) repair(ctx context.Context) error {
 		idx := owed[:min(len(owed), queriesPerLookup)]
 		cur := c.s
 		if _, _, err := c.queryOnce(ctx, func(s *session) ([]uint64, error) {
-			if s != cur || s.pl.QueriesLeft() < queriesPerRequest {
+			if s != cur || s.pl.QueriesLeft() < queriesPerLookup {
 				return nil, errRepairRefreshed
 			}
 			out := append([]uint64(nil), idx...)
@@ -195,7 +195,7 @@ func (c *Client) buildBatch(ctx context.Context, positions positionsFunc) (*plin
 		if err != nil {
 			return nil, err
 		}
-		if c.s.pl.QueriesLeft() < len(idx)+plinko.ChecksPerBatch {
+		if c.s.pl.QueriesLeft() < len(idx) {
 			if err := c.refresh(ctx); err != nil {
 				return nil, err
 			}

@@ -316,7 +316,7 @@ func BenchmarkPrivateLookup(b *testing.B) {
 	var cpu time.Duration
 	b.ResetTimer()
 	for range b.N {
-		if cl.QueriesLeft() < 3+plinko.ChecksPerBatch {
+		if cl.QueriesLeft() < 3 {
 			b.StopTimer()
 			if err := cl.HintInit(bytes.NewReader(d.db), nil); err != nil {
 				b.Fatal(err)

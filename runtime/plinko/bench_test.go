@@ -347,3 +347,47 @@ func BenchmarkPlinkoLoad(b *testing.B) {
 func reportCPU(b *testing.B, c0 time.Duration) {
 	b.ReportMetric(float64(cpuTime()-c0)/float64(b.N)/1e6, "cpu-ms/op")
 }
+
+// BenchmarkPlinkoLookup is one lookup's client work as runtime/client does
+// it: three random indices in one Batch (with its check), answered by the
+// server (outside the client's timings), reconstructed together. Reports
+// the client's build and reconstruct time per lookup and the server's.
+func BenchmarkPlinkoLookup(b *testing.B) {
+	e := getBenchEnv(b, DefaultOffsets)
+	cl, err := LoadClient(e.state, WithRand(seedReader{mrand.NewChaCha8([32]byte{9})}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cl.warm(true)
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	var build, answer, rec time.Duration
+	b.ResetTimer()
+	for range b.N {
+		if cl.QueriesLeft() < 3 {
+			b.StopTimer()
+			cl, _ = LoadClient(e.state)
+			cl.warm(true)
+			b.StartTimer()
+		}
+		t0 := time.Now()
+		bt, err := cl.Batch([]uint64{rng.Uint64N(e.p.N), rng.Uint64N(e.p.N), rng.Uint64N(e.p.N)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		as := make([]*Answer, len(bt.Queries))
+		for i, q := range bt.Queries {
+			if as[i], err = e.srv.Answer(q, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+		t2 := time.Now()
+		if _, err := cl.ReconstructBatch(bt, as); err != nil {
+			b.Fatal(err)
+		}
+		build, answer, rec = build+t1.Sub(t0), answer+t2.Sub(t1), rec+time.Since(t2)
+	}
+	b.ReportMetric(float64(build)/float64(b.N)/1e3, "build-us/lookup")
+	b.ReportMetric(float64(answer)/float64(b.N)/1e3, "answer-us/lookup")
+	b.ReportMetric(float64(rec)/float64(b.N)/1e3, "reconstruct-us/lookup")
+}

@@ -79,7 +79,9 @@ type Client struct {
 	prom     []promoted
 	promByX  map[uint64][]uint32
 	cache    map[uint64][]uint64
-	known    []knownPair         // (index, value) pairs read from the snapshot (verify.go)
+	chk      offsetFunc          // check hints (verify.go): an AES-PRF of domain Q
+	cl, cr   []uint64            // check hints' parities of set l and set r
+	checks   int                 // check hints used so far
 	open     map[uint32]*pending // backups reserved by the batch being built, by the query filling them
 	jr       journal             // changes since the last Checkpoint (journal.go)
 }
@@ -144,12 +146,13 @@ func (c *Client) setup() error {
 	if c.bak, err = newOffsetFunc(c.p.Offsets, c.p, pr, true); err != nil {
 		return err
 	}
+	c.chk = &aesScan{prf: pr, tag: tagScanChk, domain: uint32(c.p.Q), mask: uint32(2*c.p.W - 1)}
 	c.ready = false
 	c.gen++
 	c.consumed = map[uint32]struct{}{}
 	c.next = 0
 	c.prom = c.prom[:0]
-	c.known = nil
+	c.checks = 0
 	c.open = nil
 	c.promByX = map[uint64][]uint32{}
 	c.cache = map[uint64][]uint64{}
@@ -228,7 +231,8 @@ func (c *Client) hintInit(r io.Reader, progress func(done, total uint64)) error 
 	c.parity = make([]uint64, m*c.words)
 	c.bl = make([]uint64, p.Q*c.words)
 	c.br = make([]uint64, p.Q*c.words)
-	c.pickKnown()
+	c.cl = make([]uint64, p.Q*c.words)
+	c.cr = make([]uint64, p.Q*c.words)
 
 	workers := c.cfg.workers
 	if workers <= 0 {
@@ -311,7 +315,9 @@ func (c *Client) hintInit(r io.Reader, progress func(done, total uint64)) error 
 		if err := c.initBackups(uint32(a), bk.entries, bvals); err != nil {
 			return err
 		}
-		c.captureKnown(uint32(a), bk.entries)
+		if err := c.initChecks(uint32(a), bk.entries, bvals); err != nil {
+			return err
+		}
 		free <- bk.entries
 		if progress != nil {
 			progress(uint64(a+1)*uint64(bb), total)
@@ -570,22 +576,28 @@ func (c *Client) initRegularAES(a uint32, blk []uint64, scr []hintScratch) error
 }
 
 func (c *Client) initBackups(a uint32, blk []uint64, bvals []uint16) error {
+	return c.initSides(c.bak, a, blk, bvals, c.bl, c.br)
+}
+
+// initSides folds block a into the parities of both sides of Q hints of
+// f (backups, checks): side l when F(a, j) < W, else side r.
+func (c *Client) initSides(f offsetFunc, a uint32, blk []uint64, vals []uint16, l, r []uint64) error {
 	p := c.p
-	fb, err := c.bak.prepare(a)
+	fb, err := f.prepare(a)
 	if err != nil {
 		return err
 	}
-	if err := fb.fill(0, bvals); err != nil {
+	if err := fb.fill(0, vals); err != nil {
 		return err
 	}
 	logW, wm := uint(p.LogW), uint16(p.W-1)
-	for j, v := range bvals {
+	for j, v := range vals {
 		out := uint64(v>>logW) & 1
 		in := out ^ 1
 		for k := 0; k < c.words; k++ {
 			e := blk[int(v&wm)*c.words+k]
-			c.bl[j*c.words+k] ^= e & -in
-			c.br[j*c.words+k] ^= e & -out
+			l[j*c.words+k] ^= e & -in
+			r[j*c.words+k] ^= e & -out
 		}
 	}
 	return nil
@@ -715,6 +727,9 @@ func (c *Client) applyDeltas(ds []Delta) error {
 			return fmt.Errorf("plinko: updating backup hints of block %d: %w", a, err)
 		}
 	}
+	if err := c.applyCheckDeltas(blocks, byBlock, byIndex); err != nil {
+		return err
+	}
 	for x, d := range byIndex {
 		for _, j := range c.promByX[x] {
 			if !c.prom[j].owed { // an owed parity gets x's value, current, when filled
@@ -725,9 +740,30 @@ func (c *Client) applyDeltas(ds []Delta) error {
 			xorInto(v, d)
 		}
 	}
-	for i := range c.known {
-		if d, ok := byIndex[c.known[i].x]; ok {
-			xorInto(c.known[i].v, d)
+	return nil
+}
+
+// applyCheckDeltas folds the deltas into the check hints' parities (both
+// sides: a check compares both answers).
+func (c *Client) applyCheckDeltas(blocks []uint32, byBlock map[uint32][]uint32, byIndex map[uint64][]uint64) error {
+	w := uint32(c.p.W)
+	var both []uint32
+	for _, a := range blocks {
+		both = both[:0]
+		for _, b := range byBlock[a] {
+			both = append(both, b, b+w)
+		}
+		base := uint64(a) * uint64(w)
+		if err := c.chk.preimages(a, both, func(j, v uint32) bool {
+			d := byIndex[base+uint64(v&(w-1))]
+			if v >= w {
+				xorInto(c.cr[int(j)*c.words:][:c.words], d)
+			} else {
+				xorInto(c.cl[int(j)*c.words:][:c.words], d)
+			}
+			return true
+		}); err != nil {
+			return fmt.Errorf("plinko: updating check hints of block %d: %w", a, err)
 		}
 	}
 	return nil

@@ -17,8 +17,8 @@
 //	v, err := cl.Reconstruct(q, ans)                 // ErrEpochAhead: apply deltas, retry
 //
 // A lookup of several indices is one Batch: their queries and a check
-// query (for an entry the client kept from the snapshot), built and sent
-// in a random order, reconstructed together by ReconstructBatch, which
+// query (two sets whose parities the client computed from the snapshot),
+// built and sent in a random order, reconstructed together by ReconstructBatch, which
 // refuses the whole batch (ErrTampered) when the check fails. Queries that
 // were sent and never reconstructed leave replacements owed (Owed): query
 // those indices again before the next lookup.

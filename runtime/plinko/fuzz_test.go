@@ -116,13 +116,13 @@ func FuzzDecodeBatch(f *testing.F) {
 // FuzzLoadClient feeds LoadClient both the raw input and the input with a
 // valid checksum appended, so the parser behind the checksum is fuzzed too.
 func FuzzLoadClient(f *testing.F) {
-	w := newWorld(f, 300, 8, 78, WithBackups(6), WithLambda(4))
+	w := newWorld(f, 300, 8, 78, WithBackups(6), WithLambda(8))
 	for _, x := range []uint64{1, 2, 1} {
 		w.lookup(x)
 	}
 	st, _ := w.cl.MarshalBinary()
 	f.Add(st)
-	for x := uint64(5); ; x++ { // abandoned: owed replacements (lambda 4 misses some)
+	for x := uint64(5); ; x++ { // abandoned: owed replacements (lambda 8 misses some)
 		if _, err := w.cl.Batch([]uint64{x}); err == nil {
 			break
 		}

@@ -24,6 +24,7 @@ import (
 //	journalFill:    index(8) | cache(1) | value(EntrySize)
 //	                index's value completed its reserved backups (and is cached)
 //	journalDeltas:  count(4) | count x (index(8) | xor(EntrySize))
+//	journalCheck:   check hint id(4)               a check query used this check hint (the next one)
 //	journalEpoch:   epoch(8)
 const (
 	journalMagic   = "PLKJ"
@@ -33,6 +34,7 @@ const (
 	journalFill    = 2
 	journalDeltas  = 3
 	journalEpoch   = 4
+	journalCheck   = 5
 )
 
 // ErrJournal is wrapped by every ApplyJournal error.
@@ -81,6 +83,10 @@ func (c *Client) logDeltas(ds []Delta) {
 		op = append(op, d.XOR...)
 	}
 	c.jr.add(op)
+}
+
+func (c *Client) logCheck(i uint32) {
+	c.jr.add(binary.LittleEndian.AppendUint32([]byte{journalCheck}, i))
 }
 
 func (c *Client) logEpoch(e uint64) {
@@ -145,6 +151,8 @@ func (c *Client) ApplyJournal(rec []byte) error {
 			}
 		case journalEpoch:
 			c.epoch = op.epoch
+		case journalCheck:
+			c.checks++
 		}
 	}
 	return nil
@@ -187,7 +195,7 @@ func (c *Client) parseJournal(rec []byte) ([]journalOp, error) {
 		return nil, fmt.Errorf("%w: %d ops in %d bytes", ErrJournal, count, len(r.b))
 	}
 	p := c.p
-	next := c.next
+	next, checks := c.next, c.checks
 	ops := make([]journalOp, 0, count)
 	for i := range count {
 		op := journalOp{kind: r.u8()}
@@ -224,6 +232,11 @@ func (c *Client) parseJournal(rec []byte) ([]journalOp, error) {
 			}
 		case journalEpoch:
 			op.epoch = r.u64()
+		case journalCheck:
+			if id := r.u32(); r.bad || int(id) != checks || checks >= p.Q {
+				return nil, fmt.Errorf("%w: op %d: check hint out of order", ErrJournal, i)
+			}
+			checks++
 		default:
 			return nil, fmt.Errorf("%w: op %d: unknown kind %d", ErrJournal, i, op.kind)
 		}

@@ -64,6 +64,7 @@ func (s *StdKeystream) Fill(key []byte, iv [16]byte, dst []byte) error {
 //	tagSampBak  (6, 0, i): same for backup hints
 //	tagSRReg    (7, l, 0): Sometimes-Recurse PRP (swapornot.go), level l: per round a key block, then the round's bitmap
 //	tagSRBak    (8, l, 0): same for backup hints
+//	tagScanChk  (9, 0, 0): check hints (verify.go), same layout as tagScanReg, words j < Q
 const (
 	tagScanReg = 1
 	tagScanBak = 2
@@ -73,6 +74,7 @@ const (
 	tagSampBak = 6
 	tagSRReg   = 7
 	tagSRBak   = 8
+	tagScanChk = 9
 )
 
 func deriveAESKey(master []byte) []byte {

@@ -14,7 +14,7 @@ type pending struct {
 	target   uint64 // index actually queried (a random one for a decoy)
 	want     uint64 // index the caller asked for
 	decoy    bool
-	check    bool     // a query for a known pair (verify.go)
+	check    bool     // a check query (verify.go): hint is the check hint's id
 	backup   uint32   // the backup reserved as this query's replacement
 	after    *pending // the query of the same batch whose replacement this query's hint is
 	realSet1 bool
@@ -31,7 +31,7 @@ func (c *Client) Query(index uint64) (*Query, error) {
 	}
 	c.open = map[uint32]*pending{}
 	defer func() { c.open = nil }()
-	return c.query(index, false)
+	return c.query(index)
 }
 
 // canQuery checks that n indices and checks more queries can be built.
@@ -49,37 +49,31 @@ func (c *Client) canQuery(indices []uint64, checks int) error {
 	if c.next+len(indices)+checks > c.p.Q {
 		return ErrNeedRefresh
 	}
-	if checks > 0 && len(c.known) == 0 {
-		return fmt.Errorf("%w: no known pairs to check answers with", ErrNeedRefresh)
+	if c.checks+checks > c.p.Q {
+		return fmt.Errorf("%w: check hints used up", ErrNeedRefresh)
 	}
 	return nil
 }
 
-// query builds one query: for index, or (check) for a known pair. Its hint
-// is drawn uniformly from every unused hint that covers the target:
+// query builds one query for index. Its hint is drawn uniformly from every unused hint that covers the target:
 // regular ones, promoted ones, and the replacements reserved by earlier
 // queries of the batch being built (c.open), exactly the pool the scheme
 // would have had if those queries had been answered first.
-func (c *Client) query(index uint64, check bool) (*Query, error) {
+func (c *Client) query(index uint64) (*Query, error) {
 	p := c.p
-	pd := &pending{gen: c.gen, target: index, want: index, check: check}
-	switch {
-	case check:
-		k := c.known[c.rq.IntN(len(c.known))]
-		pd.target, pd.want = k.x, k.x
-	case c.cache[index] != nil:
+	pd := &pending{gen: c.gen, target: index, want: index}
+	if c.cache[index] != nil {
 		pd.decoy = true
 		pd.target = c.rq.Uint64N(p.N)
 	}
 	a, b := uint32(pd.target/uint64(p.W)), uint32(pd.target%uint64(p.W))
-	cands, err := c.candidates(a, b)
+	h, ok, err := c.pick(a, b)
 	if err != nil {
 		return nil, err
 	}
-	if len(cands) == 0 {
+	if !ok {
 		return nil, ErrNoHint
 	}
-	h := cands[c.rq.IntN(len(cands))]
 	pd.promoted, pd.hint = h.promoted, h.id
 	if pd.promoted {
 		c.prom[pd.hint].used = true
@@ -121,6 +115,48 @@ type hintRef struct {
 	id       uint32
 }
 
+// pick draws uniformly from every unused hint whose set holds offset b of
+// block a. With the iPRF the regular ones are the balls of one bin: a ball
+// is drawn uniformly from the bin and the promoted candidates together and
+// drawn again while it lands on a used hint (rare: at most Q of the
+// Lambda*W regular hints are ever used), which is exactly uniform over the
+// unused ones and inverts about one ball instead of the whole bin.
+func (c *Client) pick(a, b uint32) (hintRef, bool, error) {
+	ip, ok := c.reg.(*iprf)
+	if !ok {
+		cands, err := c.candidates(a, b)
+		if err != nil || len(cands) == 0 {
+			return hintRef{}, false, err
+		}
+		return cands[c.rq.IntN(len(cands))], true, nil
+	}
+	prom, err := c.promotedCandidates(a, b)
+	if err != nil {
+		return hintRef{}, false, err
+	}
+	bc := ip.blockCacheFor(a)
+	start, n := ip.ballRange(a, b, bc)
+	// Give up the rejection after a while (a bin of used hints) and count.
+	for range 64 {
+		if int(n)+len(prom) == 0 {
+			return hintRef{}, false, nil
+		}
+		u := c.rq.IntN(int(n) + len(prom))
+		if u >= int(n) {
+			return prom[u-int(n)], true, nil
+		}
+		j := ip.permInv(a, start+uint32(u), bc)
+		if _, used := c.consumed[j]; !used {
+			return hintRef{false, j}, true, nil
+		}
+	}
+	cands, err := c.candidates(a, b)
+	if err != nil || len(cands) == 0 {
+		return hintRef{}, false, err
+	}
+	return cands[c.rq.IntN(len(cands))], true, nil
+}
+
 // candidates lists every unused hint whose set holds offset b of block a.
 func (c *Client) candidates(a, b uint32) ([]hintRef, error) {
 	var out []hintRef
@@ -132,6 +168,14 @@ func (c *Client) candidates(a, b uint32) ([]hintRef, error) {
 	}); err != nil {
 		return nil, err
 	}
+	prom, err := c.promotedCandidates(a, b)
+	return append(out, prom...), err
+}
+
+// promotedCandidates lists the usable promoted hints whose set holds
+// offset b of block a.
+func (c *Client) promotedCandidates(a, b uint32) ([]hintRef, error) {
+	var out []hintRef
 	w := uint32(c.p.W)
 	x := uint64(a)*uint64(w) + uint64(b)
 	usable := func(j uint32) bool {
@@ -209,7 +253,7 @@ func (c *Client) Reconstruct(q *Query, ans *Answer) ([]byte, error) {
 }
 
 // reconstruct is Reconstruct for queries in build order, all or nothing:
-// answers are checked first (epochs, sizes, the known pairs), and only
+// answers are checked first (epochs, sizes, the check hints), and only
 // then are replacements filled, values cached and the journal written.
 func (c *Client) reconstruct(qs []*Query, as []*Answer) ([][]byte, error) {
 	if len(qs) != len(as) {
@@ -243,6 +287,9 @@ func (c *Client) reconstruct(qs []*Query, as []*Answer) ([][]byte, error) {
 	byPend := make(map[*pending][]uint64, len(qs))
 	for i, q := range qs {
 		pd := q.pend
+		if pd.check {
+			continue
+		}
 		r := as[i].R0
 		if pd.realSet1 {
 			r = as[i].R1
@@ -266,7 +313,7 @@ func (c *Client) reconstruct(qs []*Query, as []*Answer) ([][]byte, error) {
 		}
 		ds[i], byPend[pd] = d, d
 	}
-	if err := c.verify(qs, ds); err != nil {
+	if err := c.verify(qs, as); err != nil {
 		for _, q := range qs {
 			q.pend.done = true // nothing from a lying batch is kept
 		}
@@ -276,11 +323,12 @@ func (c *Client) reconstruct(qs []*Query, as []*Answer) ([][]byte, error) {
 	for i, q := range qs {
 		pd, d := q.pend, ds[i]
 		pd.done = true
-		c.fill(pd.target, d)
-		if !pd.check {
-			c.cache[pd.target] = d
+		if pd.check {
+			continue
 		}
-		c.logFill(pd.target, !pd.check, d)
+		c.fill(pd.target, d)
+		c.cache[pd.target] = d
+		c.logFill(pd.target, true, d)
 		v := d
 		if pd.decoy {
 			v = c.cache[pd.want]
@@ -298,8 +346,8 @@ func (c *Client) reconstruct(qs []*Query, as []*Answer) ([][]byte, error) {
 // refused answer, a crash after saving). Until a query for the index
 // completes them, the pool of hints is not the one the scheme assumes, so
 // the caller should query these indices again (Batch) before its next
-// lookup. Replacements whose value the client already knows (a cached or
-// known index) are completed here, without a query.
+// lookup. Replacements whose value the client already knows (a cached
+// index) are completed here, without a query.
 func (c *Client) Owed() []uint64 {
 	var out []uint64
 	seen := map[uint64]bool{}
@@ -309,7 +357,7 @@ func (c *Client) Owed() []uint64 {
 			continue
 		}
 		seen[pr.x] = true
-		if d := c.knownValue(pr.x); d != nil {
+		if d := c.cache[pr.x]; d != nil {
 			c.fill(pr.x, d)
 			c.logFill(pr.x, false, d)
 			continue
@@ -317,17 +365,4 @@ func (c *Client) Owed() []uint64 {
 		out = append(out, pr.x)
 	}
 	return out
-}
-
-// knownValue is the current value of x if the client holds it.
-func (c *Client) knownValue(x uint64) []uint64 {
-	if v := c.cache[x]; v != nil {
-		return v
-	}
-	for _, k := range c.known {
-		if k.x == x {
-			return k.v
-		}
-	}
-	return nil
 }

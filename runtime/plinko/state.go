@@ -19,7 +19,7 @@ import (
 //	          | next promoted records: x(8) | flags(1: bit0 flip, bit1 used, bit2 owed)
 //	          | consumed count(4) | ids(4 each, strictly increasing, < Lambda*W)
 //	          | cache count(4) | records: index(8) | value(EntrySize)
-//	          | known count(4) | records: index(8, strictly increasing) | value(EntrySize)
+//	          | check hints used(4, <= Q) | check l (Q*EntrySize) | check r (Q*EntrySize)
 //	| sha256 of everything before (32)
 //
 // The master key is secret: the state must stay on the client.
@@ -37,7 +37,7 @@ const (
 // ErrBadState is wrapped by every LoadClient error.
 var ErrBadState = errors.New("plinko: bad client state")
 
-// MarshalBinary saves the client (hints, keys, cache, known pairs, epoch).
+// MarshalBinary saves the client (hints, keys, cache, check hints, epoch).
 // Queries not yet reconstructed are not saved: their hints stay used and
 // their replacements owed (Owed).
 func (c *Client) MarshalBinary() ([]byte, error) {
@@ -102,10 +102,9 @@ func (c *Client) MarshalBinary() ([]byte, error) {
 				b = binary.LittleEndian.AppendUint64(b, w)
 			}
 		}
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(c.known)))
-		for _, k := range c.known {
-			b = binary.LittleEndian.AppendUint64(b, k.x)
-			for _, w := range k.v {
+		b = binary.LittleEndian.AppendUint32(b, uint32(c.checks))
+		for _, s := range [][]uint64{c.cl, c.cr} {
+			for _, w := range s {
 				b = binary.LittleEndian.AppendUint64(b, w)
 			}
 		}
@@ -259,18 +258,12 @@ func LoadClient(state []byte, opts ...ClientOption) (*Client, error) {
 			}
 			c.cache[x] = v
 		}
-		nk := int(r.u32())
-		if r.bad || nk > KnownPairs || nk*(8+p.EntrySize) > len(r.b) {
-			return nil, fmt.Errorf("%w: bad known pairs", ErrBadState)
+		c.checks = int(r.u32())
+		if r.bad || c.checks > p.Q || len(r.b) < 2*p.Q*p.EntrySize {
+			return nil, fmt.Errorf("%w: bad check hints", ErrBadState)
 		}
-		for i := range nk {
-			x := r.u64()
-			v := r.words(c.words)
-			if r.bad || x >= p.N || (i > 0 && x <= c.known[i-1].x) {
-				return nil, fmt.Errorf("%w: bad known pair", ErrBadState)
-			}
-			c.known = append(c.known, knownPair{x: x, v: v})
-		}
+		c.cl = r.words(p.Q * c.words)
+		c.cr = r.words(p.Q * c.words)
 		c.ready = true
 	}
 	if r.bad || len(r.b) != 0 {

@@ -1,68 +1,70 @@
 package plinko
 
 import (
+	"encoding/binary"
 	"errors"
-	"fmt"
-	"sort"
 )
 
-// ErrTampered: a check query's answer disagrees with the value the client
-// read from the snapshot, so the server altered at least one answer of the
-// batch. Nothing from the batch was kept.
+// ErrTampered: a check query's answer disagrees with the parities the
+// client computed from the snapshot, so the server altered at least one
+// answer of the batch. Nothing from the batch was kept.
 var ErrTampered = errors.New("plinko: an answer disagrees with the snapshot: the server altered it")
-
-// KnownPairs is how many (index, value) pairs HintInit keeps from the
-// snapshot it streams, for check queries.
-const KnownPairs = 32
 
 // ChecksPerBatch is the number of check queries Batch adds to a lookup.
 const ChecksPerBatch = 1
 
-// knownPair is an entry read from the snapshot, kept current by deltas.
-type knownPair struct {
-	x uint64
-	v []uint64
+// Check hints catch a lying server. Check hint i is a partition of the
+// blocks into two sets with one offset per block, from its own AES-PRF
+// stream (tagScanChk): F(a, i) < W puts block a in set l at offset F, else
+// in set r at offset F - W. HintInit computes both sets' parities, deltas
+// keep them current, and a check query sends the two sets (in a random
+// order) and compares both answers. To the server it is a query like any
+// other: a uniform mask and uniform offsets. It consumes no regular or
+// backup hint and needs no replacement, and building it costs C AES blocks
+// (the iPRF's row costs ten times that). Each check hint is used once.
+
+// initChecks folds block a into the check hints' parities.
+func (c *Client) initChecks(a uint32, blk []uint64, vals []uint16) error {
+	return c.initSides(c.chk, a, blk, vals, c.cl, c.cr)
 }
 
-// pickKnown draws the known indices (distinct, uniform) before HintInit
-// streams the snapshot; captureKnown fills their values block by block.
-func (c *Client) pickKnown() {
-	n := min(uint64(KnownPairs), c.p.N)
-	seen := map[uint64]bool{}
-	c.known = c.known[:0]
-	for uint64(len(c.known)) < n {
-		x := c.rq.Uint64N(c.p.N)
-		if !seen[x] {
-			seen[x] = true
-			c.known = append(c.known, knownPair{x: x, v: make([]uint64, c.words)})
+// checkQuery builds a query from the next check hint.
+func (c *Client) checkQuery() *Query {
+	p := c.p
+	i := uint32(c.checks)
+	c.checks++
+	c.logCheck(i)
+	pd := &pending{gen: c.gen, check: true, hint: i, realSet1: c.rng.Uint64()&1 == 1}
+	q := &Query{Epoch: c.epoch, Mask: make([]byte, (p.C+7)/8), Offsets: make([]uint32, p.C), logW: p.LogW, pend: pd}
+	w := uint32(p.W)
+	for a := 0; a < p.C; a++ {
+		v := c.chk.eval(uint32(a), i)
+		inL := v < w
+		q.Offsets[a] = v & (w - 1)
+		if inL == pd.realSet1 {
+			q.Mask[a>>3] |= 1 << (a & 7)
 		}
 	}
-	sort.Slice(c.known, func(i, j int) bool { return c.known[i].x < c.known[j].x })
+	return q
 }
 
-func (c *Client) captureKnown(a uint32, blk []uint64) {
-	w := uint64(c.p.W)
-	for i := range c.known {
-		if k := &c.known[i]; k.x/w == uint64(a) {
-			o := int(k.x%w) * c.words
-			copy(k.v, blk[o:o+c.words])
-		}
-	}
-}
-
-// verify compares every check query's value with its known pair.
-func (c *Client) verify(qs []*Query, ds [][]uint64) error {
+// verify compares both answers of every check query with its parities:
+// set l is the answer's R1 when realSet1, else R0.
+func (c *Client) verify(qs []*Query, as []*Answer) error {
 	for i, q := range qs {
-		if !q.pend.check {
+		pd := q.pend
+		if !pd.check {
 			continue
 		}
-		want := c.knownValue(q.pend.target)
-		if want == nil {
-			return fmt.Errorf("plinko: check query for an index that is not a known pair")
+		rl, rr := as[i].R0, as[i].R1
+		if pd.realSet1 {
+			rl, rr = rr, rl
 		}
+		l := c.cl[int(pd.hint)*c.words:][:c.words]
+		r := c.cr[int(pd.hint)*c.words:][:c.words]
 		var diff uint64
-		for k := range want {
-			diff |= want[k] ^ ds[i][k]
+		for k := range l {
+			diff |= (l[k] ^ binary.LittleEndian.Uint64(rl[8*k:])) | (r[k] ^ binary.LittleEndian.Uint64(rr[8*k:]))
 		}
 		if diff != 0 {
 			return ErrTampered
@@ -79,10 +81,14 @@ type Batch struct {
 	slot    []int // slot[i]: the position in Queries of the query for index i
 }
 
-// Batch builds the queries for indices plus the checks. Each query draws
-// its hint from the pool the earlier ones left, their replacements
-// included, so the batch is reconstructed as a whole (ReconstructBatch).
+// Batch builds the queries for indices (at least one) plus the checks.
+// Each query draws its hint from the pool the earlier ones left, their
+// replacements included, so the batch is reconstructed as a whole
+// (ReconstructBatch).
 func (c *Client) Batch(indices []uint64) (*Batch, error) {
+	if len(indices) == 0 {
+		return nil, errors.New("plinko: a batch needs at least one index")
+	}
 	if err := c.canQuery(indices, ChecksPerBatch); err != nil {
 		return nil, err
 	}
@@ -92,18 +98,17 @@ func (c *Client) Batch(indices []uint64) (*Batch, error) {
 	c.open = map[uint32]*pending{}
 	defer func() { c.open = nil }()
 	for k, r := range order {
-		var err error
-		if r < len(indices) {
-			b.Queries[k], err = c.query(indices[r], false)
-			b.slot[r] = k
-		} else {
-			b.Queries[k], err = c.query(0, true)
+		if r >= len(indices) {
+			b.Queries[k] = c.checkQuery()
+			continue
 		}
+		q, err := c.query(indices[r])
 		if err != nil {
 			// The queries built so far are abandoned: their hints stay
 			// used, their replacements owed (Owed).
 			return nil, err
 		}
+		b.Queries[k], b.slot[r] = q, k
 	}
 	return b, nil
 }
