@@ -79,7 +79,7 @@ type Client struct {
 	prom     []promoted
 	promByX  map[uint64][]uint32
 	cache    map[uint64][]uint64
-	chk      offsetFunc          // check hints (verify.go): an AES-PRF of domain Q
+	chk      offsetFunc          // check hints (verify.go): an AES-PRF of domain checkHints
 	cl, cr   []uint64            // check hints' parities of set l and set r
 	checks   int                 // check hints used so far
 	open     map[uint32]*pending // backups reserved by the batch being built, by the query filling them
@@ -146,7 +146,7 @@ func (c *Client) setup() error {
 	if c.bak, err = newOffsetFunc(c.p.Offsets, c.p, pr, true); err != nil {
 		return err
 	}
-	c.chk = &aesScan{prf: pr, tag: tagScanChk, domain: uint32(c.p.Q), mask: uint32(2*c.p.W - 1)}
+	c.chk = &aesScan{prf: pr, tag: tagScanChk, domain: uint32(c.p.checkHints()), mask: uint32(2*c.p.W - 1)}
 	c.ready = false
 	c.gen++
 	c.consumed = map[uint32]struct{}{}
@@ -231,8 +231,8 @@ func (c *Client) hintInit(r io.Reader, progress func(done, total uint64)) error 
 	c.parity = make([]uint64, m*c.words)
 	c.bl = make([]uint64, p.Q*c.words)
 	c.br = make([]uint64, p.Q*c.words)
-	c.cl = make([]uint64, p.Q*c.words)
-	c.cr = make([]uint64, p.Q*c.words)
+	c.cl = make([]uint64, p.checkHints()*c.words)
+	c.cr = make([]uint64, p.checkHints()*c.words)
 
 	workers := c.cfg.workers
 	if workers <= 0 {

@@ -233,7 +233,7 @@ func (c *Client) parseJournal(rec []byte) ([]journalOp, error) {
 		case journalEpoch:
 			op.epoch = r.u64()
 		case journalCheck:
-			if id := r.u32(); r.bad || int(id) != checks || checks >= p.Q {
+			if id := r.u32(); r.bad || int(id) != checks || checks >= p.checkHints() {
 				return nil, fmt.Errorf("%w: op %d: check hint out of order", ErrJournal, i)
 			}
 			checks++

@@ -49,7 +49,7 @@ func (c *Client) canQuery(indices []uint64, checks int) error {
 	if c.next+len(indices)+checks > c.p.Q {
 		return ErrNeedRefresh
 	}
-	if c.checks+checks > c.p.Q {
+	if c.checks+checks > c.p.checkHints() {
 		return fmt.Errorf("%w: check hints used up", ErrNeedRefresh)
 	}
 	return nil

@@ -19,7 +19,7 @@ import (
 //	          | next promoted records: x(8) | flags(1: bit0 flip, bit1 used, bit2 owed)
 //	          | consumed count(4) | ids(4 each, strictly increasing, < Lambda*W)
 //	          | cache count(4) | records: index(8) | value(EntrySize)
-//	          | check hints used(4, <= Q) | check l (Q*EntrySize) | check r (Q*EntrySize)
+//	          | check hints used(4, <= M) | check l (M*EntrySize) | check r (M*EntrySize), M = max(1, Q/3)
 //	| sha256 of everything before (32)
 //
 // The master key is secret: the state must stay on the client.
@@ -259,11 +259,12 @@ func LoadClient(state []byte, opts ...ClientOption) (*Client, error) {
 			c.cache[x] = v
 		}
 		c.checks = int(r.u32())
-		if r.bad || c.checks > p.Q || len(r.b) < 2*p.Q*p.EntrySize {
+		m := p.checkHints()
+		if r.bad || c.checks > m || len(r.b) < 2*m*p.EntrySize {
 			return nil, fmt.Errorf("%w: bad check hints", ErrBadState)
 		}
-		c.cl = r.words(p.Q * c.words)
-		c.cr = r.words(p.Q * c.words)
+		c.cl = r.words(m * c.words)
+		c.cr = r.words(m * c.words)
 		c.ready = true
 	}
 	if r.bad || len(r.b) != 0 {

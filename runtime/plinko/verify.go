@@ -16,7 +16,7 @@ const ChecksPerBatch = 1
 // Check hints catch a lying server. Check hint i is a partition of the
 // blocks into two sets with one offset per block, from its own AES-PRF
 // stream (tagScanChk): F(a, i) < W puts block a in set l at offset F, else
-// in set r at offset F - W. HintInit computes both sets' parities, deltas
+// in set r at offset F - W. There are Q/3 of them. HintInit computes both sets' parities, deltas
 // keep them current, and a check query sends the two sets (in a random
 // order) and compares both answers. To the server it is a query like any
 // other: a uniform mask and uniform offsets. It consumes no regular or
@@ -25,8 +25,14 @@ const ChecksPerBatch = 1
 
 // initChecks folds block a into the check hints' parities.
 func (c *Client) initChecks(a uint32, blk []uint64, vals []uint16) error {
-	return c.initSides(c.chk, a, blk, vals, c.cl, c.cr)
+	return c.initSides(c.chk, a, blk, vals[:c.p.checkHints()], c.cl, c.cr)
 }
+
+// checkHints is the number of check hints: a lookup (three queries and a
+// check) uses them at a third of the rate it uses backups, so both run out
+// together; fewer would cost a refresh, more would cost every update
+// (each delta scans the check hints of its block).
+func (p Params) checkHints() int { return max(1, p.Q/3) }
 
 // checkQuery builds a query from the next check hint.
 func (c *Client) checkQuery() *Query {
