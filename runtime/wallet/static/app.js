@@ -341,6 +341,9 @@ $('passphrase-form').addEventListener('submit', async (ev) => {
   passphrase = $('passphrase').value;
   $('passphrase').value = '';
   $('passphrase-box').hidden = true;
+  // Not ready from here until start() has rebuilt or unlocked the hints:
+  // a lookup must not go to the worker being replaced.
+  ready = false; setLookupEnabled(); setState('loading');
   if (form.dataset.mode === 'lock' && worker) {
     try { await request({ op: 'forget' }); } catch (e) { /* reported by the restart */ }
   }
