@@ -6,9 +6,12 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"errors"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/plinko-pir/plinko/runtime/dataset"
@@ -476,5 +479,18 @@ func TestKeystreamOption(t *testing.T) {
 	}
 	if calls == 0 {
 		t.Fatal("the keystream was never used")
+	}
+}
+
+// TestNotFoundSaysItOnce: a 404 reads "<url>: 404 Not Found", not the
+// status followed by the sentinels' words again, and still matches them.
+func TestNotFoundSaysItOnce(t *testing.T) {
+	resp := &http.Response{StatusCode: http.StatusNotFound, Status: "404 Not Found", Body: io.NopCloser(strings.NewReader("not found\n"))}
+	err := statusError("http://127.0.0.1:1/manifest.json", resp)
+	if got, want := err.Error(), "http://127.0.0.1:1/manifest.json: 404 Not Found"; got != want {
+		t.Fatalf("error text %q, want %q", got, want)
+	}
+	if !errors.Is(err, ErrServer) || !errors.Is(err, errNotFound) {
+		t.Fatalf("404 error lost its sentinels: %v", err)
 	}
 }

@@ -99,10 +99,22 @@ func statusError(url string, resp *http.Response) error {
 		return fmt.Errorf("%s: %s: %s: %w: %w", url, resp.Status, detail, ErrServer, errBadRequest)
 	}
 	if resp.StatusCode == http.StatusNotFound {
-		return fmt.Errorf("%s: %s: %w: %w", url, resp.Status, ErrServer, errNotFound)
+		// The status says it all: "404 Not Found: server error: not found"
+		// read as the same words twice.
+		return &statusErr{msg: url + ": " + resp.Status, errs: []error{ErrServer, errNotFound}}
 	}
 	if detail != "" {
 		return fmt.Errorf("%s: %s: %s: %w", url, resp.Status, detail, ErrServer)
 	}
 	return fmt.Errorf("%s: %s: %w", url, resp.Status, ErrServer)
 }
+
+// statusErr is an HTTP status error whose text is the URL and status alone,
+// still matching its sentinels with errors.Is.
+type statusErr struct {
+	msg  string
+	errs []error
+}
+
+func (e *statusErr) Error() string   { return e.msg }
+func (e *statusErr) Unwrap() []error { return e.errs }

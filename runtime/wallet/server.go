@@ -161,8 +161,9 @@ func (s *Server) prepareWasm(ctx context.Context) {
 	wasmPath := s.cfg.WasmPath
 	var err error
 	if wasmPath == "" {
-		s.log.Info("building the wallet wasm from source (cached by source hash)")
-		wasmPath, err = EnsureWasm(ctx, s.cfg.WasmCacheDir)
+		wasmPath, err = EnsureWasmNotify(ctx, s.cfg.WasmCacheDir, func() {
+			s.log.Info("building the wallet wasm from source: about a minute the first time, cached by source hash after")
+		})
 		if errors.Is(err, ErrNoSource) {
 			// No toolchain or checkout (the container image): use the
 			// wasm the image's build stage installed.

@@ -43,6 +43,13 @@ var ErrNoSource = errors.New("no source checkout of " + ModulePath + " found (ru
 // unchanged tree reuses the cached one. wasm_exec.js of the same toolchain is
 // copied beside it. An empty cacheDir means the user cache dir.
 func EnsureWasm(ctx context.Context, cacheDir string) (string, error) {
+	return EnsureWasmNotify(ctx, cacheDir, nil)
+}
+
+// EnsureWasmNotify is EnsureWasm that calls building, if not nil, just
+// before it starts a build (not on a cache hit), so a caller can say that
+// the next minute goes to compiling.
+func EnsureWasmNotify(ctx context.Context, cacheDir string, building func()) (string, error) {
 	root, err := moduleRoot(ctx)
 	if err != nil {
 		return "", err
@@ -62,6 +69,9 @@ func EnsureWasm(ctx context.Context, cacheDir string) (string, error) {
 	out := filepath.Join(dir, wasmFile)
 	if cachedWasmOK(dir) {
 		return out, nil
+	}
+	if building != nil {
+		building()
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("creating wasm cache dir: %w", err)

@@ -19,7 +19,9 @@ func TestEnsureWasm(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cache := t.TempDir()
-	p, err := EnsureWasm(ctx, cache)
+	builds := 0
+	ensure := func() (string, error) { return EnsureWasmNotify(ctx, cache, func() { builds++ }) }
+	p, err := ensure()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,9 +36,12 @@ func TestEnsureWasm(t *testing.T) {
 		t.Fatal("wasm_exec.js not beside the wasm:", err)
 	}
 	st1, _ := os.Stat(p)
-	p2, err := EnsureWasm(ctx, cache)
+	p2, err := ensure()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if builds != 1 {
+		t.Fatalf("%d builds announced for a build and a cache hit, want 1", builds)
 	}
 	st2, _ := os.Stat(p2)
 	if p2 != p || !st2.ModTime().Equal(st1.ModTime()) {
@@ -46,9 +51,12 @@ func TestEnsureWasm(t *testing.T) {
 	if err := os.WriteFile(p, b[:len(b)/2], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p3, err := EnsureWasm(ctx, cache)
+	p3, err := ensure()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if builds != 2 {
+		t.Fatalf("the rebuild of a damaged entry was not announced (%d builds)", builds)
 	}
 	if b3, _ := os.ReadFile(p3); !bytes.Equal(b3, b) {
 		t.Fatalf("truncated cached wasm was not rebuilt (%d bytes, want %d)", len(b3), len(b))

@@ -148,7 +148,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	bars.Close()
 	if !res.Found {
-		fmt.Fprintf(cfg.Out, "%s is not in the database at block %d: its balance is 0\n", addr.Hex(), res.Block)
+		// The database keeps whole gwei: an account holding less than
+		// 1 gwei has no entry, so absence is not a claim that it is empty.
+		fmt.Fprintf(cfg.Out, "%s has no balance of 1 gwei or more in the database at block %d (empty, or under 1 gwei)\n", addr.Hex(), res.Block)
 	}
 	_, err = fmt.Fprintln(cfg.Out, Line(addr, res))
 	return err

@@ -43,7 +43,7 @@ func TestRunAgainstDeployment(t *testing.T) {
 	var unknown common.Address
 	unknown[0] = 0xee
 	lines := run(t, d, state, unknown.Hex())
-	if len(lines) != 2 || !strings.Contains(lines[0], "not in the database") ||
+	if len(lines) != 2 || !strings.Contains(lines[0], "no balance of 1 gwei or more") ||
 		lines[1] != fmt.Sprintf("%s 0.000000000 ETH (0 gwei) at block %d", unknown.Hex(), d.Block) {
 		t.Fatalf("unknown address printed %q", lines)
 	}

@@ -220,7 +220,7 @@ async function lookup(ev) {
     $('result').dataset.address = address.toLowerCase();
     $('result').dataset.block = res.block;
     $('result').dataset.found = res.found;
-    $('balance-detail').textContent = (res.found ? '' : 'No account with this address in the database (balance 0). ') +
+    $('balance-detail').textContent = (res.found ? '' : 'No balance of 1 gwei or more for this address (it is empty, or holds less than 1 gwei: balances are kept in whole gwei). ') +
       'Valid at block ' + res.block + ' (' + res.blockHash + ')' + '; ' + res.gwei + ' gwei.';
     $('result').hidden = false;
     $('result').dataset.state = 'done';
