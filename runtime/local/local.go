@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -159,16 +160,16 @@ func Start(ctx context.Context, cfg Config) (sys *System, err error) {
 	s.public = dataset.Dir(s.publicDir())
 
 	// Listen first, so a busy port fails fast with a clear message.
-	walletLn, err := s.listen("wallet", cfg.WalletPort)
+	walletLn, err := s.listen("wallet", cfg.WalletPort, DefaultWalletPort)
 	if err != nil {
 		return nil, err
 	}
-	cdnLn, err := s.listen("cdn", cfg.CDNPort)
+	cdnLn, err := s.listen("cdn", cfg.CDNPort, DefaultCDNPort)
 	if err != nil {
 		walletLn.Close()
 		return nil, err
 	}
-	pirLn, err := s.listen("pir", cfg.PIRPort)
+	pirLn, err := s.listen("pir", cfg.PIRPort, DefaultPIRPort)
 	if err != nil {
 		walletLn.Close()
 		cdnLn.Close()
@@ -231,9 +232,20 @@ func Start(ctx context.Context, cfg Config) (sys *System, err error) {
 	return s, nil
 }
 
-func (s *System) listen(what string, port int) (net.Listener, error) {
+// listen binds what's port. A default port that is taken (another program,
+// or a second plinko local) falls back to a free one, said at Info: the URLs
+// printed at start-up name the ports in use. A port chosen with a flag is
+// not second-guessed.
+func (s *System) listen(what string, port, def int) (net.Listener, error) {
 	addr := net.JoinHostPort(s.cfg.Host, strconv.Itoa(port))
 	ln, err := net.Listen("tcp", addr)
+	if err != nil && port == def && errors.Is(err, syscall.EADDRINUSE) {
+		if ln, err = net.Listen("tcp", net.JoinHostPort(s.cfg.Host, "0")); err == nil {
+			s.log.Info("default port taken; using a free one", "component", what, "wanted", port,
+				"port", ln.Addr().(*net.TCPAddr).Port)
+			return ln, nil
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("local: %s cannot listen on %s (choose another port with --%s-port): %w", what, addr, what, err)
 	}

@@ -1,0 +1,35 @@
+package local
+
+import (
+	"bytes"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+)
+
+// TestListenFallsBack: a default port that is taken gives way to a free
+// one (and says so); a port chosen on purpose is not replaced.
+func TestListenFallsBack(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	port := busy.Addr().(*net.TCPAddr).Port
+	var logs bytes.Buffer
+	s := &System{cfg: Config{Host: "127.0.0.1"}, log: slog.New(slog.NewTextHandler(&logs, nil))}
+
+	ln, err := s.listen("cdn", port, port) // the default, taken
+	if err != nil {
+		t.Fatalf("a taken default port: %v", err)
+	}
+	got := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	if got == port || !strings.Contains(logs.String(), "default port taken") {
+		t.Fatalf("fell back to %d (busy %d); log %q", got, port, logs.String())
+	}
+	if _, err := s.listen("cdn", port, port+1); err == nil || !strings.Contains(err.Error(), "--cdn-port") {
+		t.Fatalf("a taken port chosen with a flag: %v", err)
+	}
+}
