@@ -129,7 +129,7 @@ func (s *Server) query(ctx *fasthttp.RequestCtx) {
 		// The client's hints are newer than this server's database (it is
 		// applying a delta the client already has): wait a little.
 		s.mu.RUnlock()
-		if !s.waitEpoch(ctx, hint, s.cfg.AheadWait) {
+		if !s.waitAhead(ctx, hint) {
 			served := "none"
 			if e, ok := s.Current(); ok {
 				served = strconv.FormatUint(e.Epoch, 10)

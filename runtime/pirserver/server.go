@@ -31,6 +31,10 @@ type Config struct {
 	// AheadWait is how long a query whose hints are newer than the served
 	// epoch waits for the server to catch up before 425 (default 2s).
 	AheadWait time.Duration
+	// MaxAheadWaiters bounds the queries waiting that way at once (default
+	// 64): the epoch is the client's word, so anyone could otherwise hold
+	// connections for AheadWait each. Past the bound, 425 at once.
+	MaxAheadWaiters int
 	// ReadyLag is how long the server may be behind the newest published
 	// epoch (applying it) and still report ready (default 5s).
 	ReadyLag time.Duration
@@ -55,9 +59,10 @@ type Server struct {
 	src     source
 	metrics *metrics
 
-	mu       sync.RWMutex
-	st       *dbState      // nil until the first snapshot is loaded
-	advanced chan struct{} // closed and replaced whenever the epoch changes
+	mu         sync.RWMutex
+	st         *dbState      // nil until the first snapshot is loaded
+	advanced   chan struct{} // closed and replaced whenever the epoch changes
+	aheadSlots chan struct{} // one per query waiting for a newer epoch (MaxAheadWaiters)
 
 	newest      atomic.Uint64 // newest epoch seen published
 	behindSince atomic.Int64  // unix nanos since the state lags newest; 0: in sync
@@ -82,6 +87,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.AheadWait <= 0 {
 		cfg.AheadWait = 2 * time.Second
 	}
+	if cfg.MaxAheadWaiters <= 0 {
+		cfg.MaxAheadWaiters = 64
+	}
 	if cfg.ReadyLag <= 0 {
 		cfg.ReadyLag = 5 * time.Second
 	}
@@ -99,11 +107,12 @@ func New(cfg Config) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Server{
-		cfg:      cfg,
-		log:      log.With("component", "pir-server"),
-		src:      src,
-		metrics:  newMetrics(),
-		advanced: make(chan struct{}),
+		cfg:        cfg,
+		log:        log.With("component", "pir-server"),
+		src:        src,
+		metrics:    newMetrics(),
+		advanced:   make(chan struct{}),
+		aheadSlots: make(chan struct{}, cfg.MaxAheadWaiters),
 	}, nil
 }
 

@@ -643,3 +643,31 @@ func TestFollowsCDN(t *testing.T) {
 // testHTTP bounds every request, so a stuck server fails a test instead of
 // hanging it.
 var testHTTP = &http.Client{Timeout: 30 * time.Second}
+
+// TestAheadWaitersBounded: queries claiming a future epoch wait for it only
+// while a waiting slot is free; past MaxAheadWaiters they get 425 at once,
+// so nobody can hold the server's connections with made-up epochs.
+func TestAheadWaitersBounded(t *testing.T) {
+	pub := publish(t, 1000)
+	old := newTestClient(t, pub)
+	d := pub.advance(5) // the client's hints move on; the server serves a copy without that delta
+	old.catchUp(d.Epoch)
+	back := publish(t, 1000)
+	s2, url2 := startServer(t, Config{Source: string(back.dir), AheadWait: 2 * time.Second, MaxAheadWaiters: 1})
+	waitEpoch(t, s2, firstEpoch)
+	q1, _ := old.cl.Query(3)
+	q2, _ := old.cl.Query(4)
+	b1, _ := plinko.EncodeQueries([]*plinko.Query{q1})
+	b2, _ := plinko.EncodeQueries([]*plinko.Query{q2})
+	first := make(chan int)
+	go func() { code, _, _ := httpDo(t, "POST", url2+QueryPath, b1); first <- code }()
+	time.Sleep(300 * time.Millisecond) // the first now holds the one slot
+	start := time.Now()
+	code, msg, _ := httpDo(t, "POST", url2+QueryPath, b2)
+	if code != http.StatusTooEarly || time.Since(start) > time.Second {
+		t.Fatalf("second ahead query: %d %q after %v, want 425 at once", code, msg, time.Since(start))
+	}
+	if code := <-first; code != http.StatusTooEarly {
+		t.Fatalf("first ahead query: %d, want 425 after waiting", code)
+	}
+}

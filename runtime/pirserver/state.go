@@ -280,6 +280,18 @@ func (s *Server) noteNewest(e uint64) {
 	}
 }
 
+// waitAhead waits up to AheadWait for the served epoch to reach want, if one
+// of the MaxAheadWaiters slots is free; otherwise it reports false at once.
+func (s *Server) waitAhead(ctx context.Context, want uint64) bool {
+	select {
+	case s.aheadSlots <- struct{}{}:
+		defer func() { <-s.aheadSlots }()
+		return s.waitEpoch(ctx, want, s.cfg.AheadWait)
+	default:
+		return false
+	}
+}
+
 // waitEpoch waits until the served epoch reaches want, at most d.
 func (s *Server) waitEpoch(ctx context.Context, want uint64, d time.Duration) bool {
 	timer := time.NewTimer(d)

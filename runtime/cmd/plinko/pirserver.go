@@ -23,5 +23,6 @@ func init() {
 	f.DurationVar(&cfg.Poll, "poll", 0, "how often manifest.json and head.json are checked (default 250ms for a directory, 1s for a CDN)")
 	f.IntVar(&cfg.MaxBodyBytes, "max-body", pirserver.DefaultMaxBodyBytes, "largest query batch in bytes")
 	f.DurationVar(&cfg.AheadWait, "ahead-wait", 0, "how long a query built on newer hints than the served epoch waits for the server to catch up before 425 (default 2s)")
+	f.IntVar(&cfg.MaxAheadWaiters, "max-ahead-waiters", 0, "queries that may wait that way at once; past it they get 425 at once (default 64)")
 	register(cmd)
 }
