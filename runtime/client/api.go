@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/plinko-pir/plinko/runtime/plinko"
 )
@@ -60,6 +61,11 @@ type Config struct {
 	// Workers is the number of goroutines building hints; 0 means one per
 	// CPU (GOMAXPROCS).
 	Workers int
+	// StallTimeout is how long a request may go without receiving a byte
+	// (before the status line, or between body reads) before it is given
+	// up and tried once more; 0 means 15 s. It is an idle timeout, not a
+	// total one: a large snapshot download takes as long as it takes.
+	StallTimeout time.Duration
 	// SnapshotTee, when set, receives every snapshot byte as it streams in
 	// (after it is hashed); plinko verify uses it to keep one entry. A client
 	// that keeps state leaves it nil.

@@ -8,11 +8,15 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/plinko-pir/plinko/runtime/dataset"
 	"github.com/plinko-pir/plinko/runtime/keyword"
@@ -492,5 +496,62 @@ func TestNotFoundSaysItOnce(t *testing.T) {
 	}
 	if !errors.Is(err, ErrServer) || !errors.Is(err, errNotFound) {
 		t.Fatalf("404 error lost its sentinels: %v", err)
+	}
+}
+
+// TestStalledServer: a server that accepts the connection and never
+// answers costs StallTimeout twice (one retry), then an error naming its
+// URL, instead of hanging; one that sends slowly but steadily is waited
+// for however long the whole transfer takes (an idle timeout, not a total
+// one).
+func TestStalledServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	var conns []net.Conn
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // accepted, never answered
+			mu.Unlock()
+		}
+	}()
+	url := "http://" + ln.Addr().String()
+	c, err := New(Config{CDN: url, PIR: url, StallTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = c.Sync(context.Background())
+	if !errors.Is(err, errStalled) || !strings.Contains(err.Error(), url) || time.Since(start) > 3*time.Second {
+		t.Fatalf("sync against a silent server: %v after %v", err, time.Since(start))
+	}
+
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i < 10; i++ { // 1 s in all, never 200 ms without a byte
+			w.Write([]byte("x"))
+			w.(http.Flusher).Flush()
+			time.Sleep(100 * time.Millisecond)
+		}
+	}))
+	defer slow.Close()
+	c2, _ := New(Config{CDN: slow.URL, PIR: slow.URL, StallTimeout: 300 * time.Millisecond})
+	b, err := c2.getBytes(context.Background(), slow.URL+"/slow", 100)
+	if err != nil || string(b) != "xxxxxxxxxx" {
+		t.Fatalf("slow but steady transfer: %q, %v", b, err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
+	"time"
 )
 
 // Response size bounds: a hostile or broken server cannot make the client
@@ -31,14 +33,79 @@ func joinURL(base, path string) string {
 	return strings.TrimRight(base, "/") + "/" + strings.TrimLeft(path, "/")
 }
 
+// errStalled: the server accepted the request but sent nothing for
+// StallTimeout.
+var errStalled = errors.New("the server sent nothing")
+
+// do sends a request built by mk under an idle timeout: the request is
+// cancelled when no byte arrives for StallTimeout, before the response or
+// between reads of its body. A stalled request is tried once more (a
+// query batch is sent again as it was: the server has seen it already).
+func (c *Client) do(ctx context.Context, url string, mk func(context.Context) (*http.Request, error)) (*http.Response, error) {
+	stall := c.cfg.StallTimeout
+	if stall <= 0 {
+		stall = 15 * time.Second
+	}
+	for attempt := 0; ; attempt++ {
+		rctx, cancel := context.WithCancel(ctx)
+		var stalled atomic.Bool
+		timer := time.AfterFunc(stall, func() { stalled.Store(true); cancel() })
+		req, err := mk(rctx)
+		if err != nil {
+			timer.Stop()
+			cancel()
+			return nil, fmt.Errorf("building request for %s: %w", url, err)
+		}
+		resp, err := c.http.Do(req)
+		if err == nil {
+			resp.Body = &idleBody{r: resp.Body, timer: timer, stall: stall, cancel: cancel, stalled: &stalled, url: url}
+			return resp, nil
+		}
+		timer.Stop()
+		cancel()
+		if !stalled.Load() || ctx.Err() != nil {
+			return nil, err
+		}
+		if attempt > 0 {
+			return nil, fmt.Errorf("%s: %w for %v, twice", url, errStalled, stall)
+		}
+		c.log.Info("no answer yet; trying once more", "url", url, "waited", stall)
+	}
+}
+
+// idleBody re-arms the stall timer on every read and releases it on Close.
+type idleBody struct {
+	r       io.ReadCloser
+	timer   *time.Timer
+	stall   time.Duration
+	cancel  context.CancelFunc
+	stalled *atomic.Bool
+	url     string
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.stall)
+	}
+	if err != nil && err != io.EOF && b.stalled.Load() {
+		err = fmt.Errorf("%s: %w for %v in the middle of the body: %w", b.url, errStalled, b.stall, err)
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.timer.Stop()
+	b.cancel()
+	return b.r.Close()
+}
+
 // get issues a GET and returns the response for a 200; other statuses are
 // errors (errNotFound for 404) carrying a bounded piece of the body.
 func (c *Client) get(ctx context.Context, url string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, fmt.Errorf("building request for %s: %w", url, err)
-	}
-	resp, err := c.http.Do(req)
+	resp, err := c.do(ctx, url, func(ctx context.Context) (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("fetching %s: %w", url, err)
 	}
@@ -72,12 +139,13 @@ func readLimited(r io.Reader, limit int64, what string) ([]byte, error) {
 
 // post sends body to url and returns the 200 response's body (bounded).
 func (c *Client) post(ctx context.Context, url, contentType string, body []byte, limit int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("building request for %s: %w", url, err)
-	}
-	req.Header.Set("Content-Type", contentType)
-	resp, err := c.http.Do(req)
+	resp, err := c.do(ctx, url, func(ctx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", contentType)
+		}
+		return req, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("querying %s: %w", url, err)
 	}
