@@ -23,10 +23,6 @@ import (
 // position, always.
 const queriesPerLookup = keyword.Ways
 
-// queriesPerRequest is what one request to the pir-server carries: the
-// lookup's queries and the check (plinko.Batch).
-const queriesPerRequest = queriesPerLookup + plinko.ChecksPerBatch
-
 // Client is a Plinko PIR client. Its methods are safe for concurrent use;
 // Sync and Lookup run one at a time, Status never waits for them.
 type Client struct {

@@ -278,11 +278,9 @@ func (c *Client) queryOnce(ctx context.Context, positions positionsFunc) ([][]by
 	case errors.Is(err, plinko.ErrAnswerStale):
 		return nil, Result{}, fmt.Errorf("answer at epoch %d, hints at %d: %w", epoch, s.epoch, ErrServerBehind)
 	case errors.Is(err, plinko.ErrTampered):
-		// Save what the batch consumed (its replacements are owed); keep
-		// nothing of its answers. No retry: the same server would be asked.
-		if serr := c.save(ctx); serr != nil {
-			c.log.Warn("saving client state after a refused answer", "err", serr)
-		}
+		// Nothing of the answers is kept (what the batch consumed was saved
+		// before sending; its replacements stay owed). No retry: the same
+		// server would be asked.
 		return nil, Result{}, fmt.Errorf("the pir-server at %s returned an answer that disagrees with the published snapshot, so it altered answers; no balance is shown: %w", c.cfg.PIR, ErrTampered)
 	case err != nil:
 		return nil, Result{}, fmt.Errorf("reconstructing entries: %w", err)

@@ -33,13 +33,26 @@ type recordingProxy struct {
 	drop     func(n int) bool                 // answer 503 instead
 }
 
+// proxiedClient starts a deployment of accounts funded accounts and a
+// client whose pir-server is behind a recording proxy.
+func proxiedClient(t *testing.T, accounts int) (*clienttest.Deployment, *recordingProxy, *Client) {
+	t.Helper()
+	d := clienttest.Start(t, clienttest.Options{Accounts: accounts})
+	px := newRecordingProxy(t, d)
+	c, err := New(Config{CDN: d.CDN, PIR: px.url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, px, c
+}
+
 func newRecordingProxy(t *testing.T, d *clienttest.Deployment) *recordingProxy {
 	t.Helper()
 	target, err := url.Parse(d.PIR)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &recordingProxy{}
+	p := &recordingProxy{params: paramsOf(t, d)}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.ModifyResponse = func(r *http.Response) error {
 		if r.Request.URL.Path != QueryPath || r.StatusCode != http.StatusOK {
@@ -106,6 +119,10 @@ func newRecordingProxy(t *testing.T, d *clienttest.Deployment) *recordingProxy {
 
 type requestNumber struct{}
 
+// queriesPerRequest is what one request to the pir-server carries: the
+// lookup's queries and the check (plinko.Batch).
+const queriesPerRequest = queriesPerLookup + plinko.ChecksPerBatch
+
 func (p *recordingProxy) take() [][]*plinko.Query {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -142,13 +159,7 @@ func paramsOf(t *testing.T, d *clienttest.Deployment) func() plinko.Params {
 // leaves alone still give the right balances.
 func TestTamperingServerRefused(t *testing.T) {
 	ctx := context.Background()
-	d := clienttest.Start(t, clienttest.Options{Accounts: 600})
-	px := newRecordingProxy(t, d)
-	px.params = paramsOf(t, d)
-	c, err := New(Config{CDN: d.CDN, PIR: px.url})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, px, c := proxiedClient(t, 600)
 	r := rand.New(rand.NewPCG(3, 4))
 	lookup := func() (keyword.Account, Result, error) {
 		a := d.Accounts[r.IntN(len(d.Accounts))]
@@ -206,13 +217,7 @@ func TestTamperingServerRefused(t *testing.T) {
 // queries of the same size.
 func TestLostAnswerRepaired(t *testing.T) {
 	ctx := context.Background()
-	d := clienttest.Start(t, clienttest.Options{Accounts: 600})
-	px := newRecordingProxy(t, d)
-	px.params = paramsOf(t, d)
-	c, err := New(Config{CDN: d.CDN, PIR: px.url})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, px, c := proxiedClient(t, 600)
 	a, b := d.Accounts[1], d.Accounts[2]
 	px.mu.Lock()
 	px.drop = func(n int) bool { return n == 0 }
@@ -258,7 +263,6 @@ func TestServerViewAcrossSession(t *testing.T) {
 	ctx := context.Background()
 	d := clienttest.Start(t, clienttest.Options{Accounts: 300})
 	px := newRecordingProxy(t, d)
-	px.params = paramsOf(t, d)
 	p := px.params()
 	man, err := d.Dir.ReadManifest()
 	if err != nil {

@@ -145,21 +145,7 @@ func TestBatchSession(t *testing.T) {
 						recs = append(recs, rec)
 					}
 				}
-				re, err := LoadClient(base)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i, rec := range recs {
-					if err := re.ApplyJournal(rec); err != nil {
-						t.Fatalf("record %d: %v", i, err)
-					}
-				}
-				got, _ := re.MarshalBinary()
-				want, _ := w.cl.MarshalBinary()
-				if !bytes.Equal(got, want) {
-					t.Fatal("replayed state differs from the live client")
-				}
-				w.cl = re
+				w.cl = w.replay("", base, recs)
 				w.repair(rng)
 				for range 20 {
 					w.lookupBatch([]uint64{pick(), pick(), pick()})

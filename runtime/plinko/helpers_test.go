@@ -88,6 +88,27 @@ func (w *world) lookup(x uint64) {
 	}
 }
 
+// replay loads the state base, applies the journal records recs taken
+// since, and checks that the result saves exactly as the live client.
+func (w *world) replay(what string, base []byte, recs [][]byte) *Client {
+	w.t.Helper()
+	re, err := LoadClient(base)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for i, rec := range recs {
+		if err := re.ApplyJournal(rec); err != nil {
+			w.t.Fatalf("%srecord %d: %v", what, i, err)
+		}
+	}
+	got, _ := re.MarshalBinary()
+	want, _ := w.cl.MarshalBinary()
+	if !bytes.Equal(got, want) {
+		w.t.Fatalf("%sreplayed state differs from the live client", what)
+	}
+	return re
+}
+
 // update applies random deltas to the server, the reference and the client.
 func (w *world) update(rng *mrand.Rand, k int) {
 	w.t.Helper()

@@ -51,21 +51,7 @@ func TestJournalReplay(t *testing.T) {
 					if rec, _ := w.cl.TakeJournal(); rec != nil {
 						recs = append(recs, rec)
 					}
-					re, err := LoadClient(base)
-					if err != nil {
-						t.Fatal(err)
-					}
-					for i, rec := range recs {
-						if err := re.ApplyJournal(rec); err != nil {
-							t.Fatalf("round %d: record %d: %v", round, i, err)
-						}
-					}
-					got, _ := re.MarshalBinary()
-					want, _ := w.cl.MarshalBinary()
-					if !bytes.Equal(got, want) {
-						t.Fatalf("round %d: replayed state differs from the live client", round)
-					}
-					w.cl = re // go on with the replayed client
+					w.cl = w.replay(fmt.Sprintf("round %d: ", round), base, recs) // go on with the replayed client
 					w.cl.Checkpoint()
 				}
 				for range 20 {

@@ -235,16 +235,70 @@ func (c *Client) fill(x uint64, d []uint64) {
 	}
 }
 
+// Batch is the queries of one lookup, in the order to send them: one per
+// index asked for and ChecksPerBatch checks, built and sent in a random
+// order so that the server cannot tell which is which.
+type Batch struct {
+	Queries []*Query
+	slot    []int // slot[i]: the position in Queries of the query for index i
+}
+
+// Batch builds the queries for indices (at least one) plus the checks.
+// Each query draws its hint from the pool the earlier ones left, their
+// replacements included, so the batch is reconstructed as a whole
+// (ReconstructBatch).
+func (c *Client) Batch(indices []uint64) (*Batch, error) {
+	if len(indices) == 0 {
+		return nil, errors.New("plinko: a batch needs at least one index")
+	}
+	if err := c.canQuery(indices, ChecksPerBatch); err != nil {
+		return nil, err
+	}
+	n := len(indices) + ChecksPerBatch
+	order := c.rq.Perm(n) // order[k]: which request the k-th query serves
+	b := &Batch{Queries: make([]*Query, n), slot: make([]int, len(indices))}
+	c.open = map[uint32]*pending{}
+	defer func() { c.open = nil }()
+	for k, r := range order {
+		if r >= len(indices) {
+			b.Queries[k] = c.checkQuery()
+			continue
+		}
+		q, err := c.query(indices[r])
+		if err != nil {
+			// The queries built so far are abandoned: their hints stay
+			// used, their replacements owed (Owed).
+			return nil, err
+		}
+		b.Queries[k], b.slot[r] = q, k
+	}
+	return b, nil
+}
+
+// ReconstructBatch returns the values of the batch's indices, in the order
+// they were asked for. It keeps nothing unless every answer is at the
+// hints' epoch and every check matches: on ErrEpochAhead apply the
+// missing deltas and call it again; on ErrTampered the batch is spent and
+// its replacements owed.
+func (c *Client) ReconstructBatch(b *Batch, as []*Answer) ([][]byte, error) {
+	if b == nil {
+		return nil, errors.New("plinko: ReconstructBatch needs a batch from this client")
+	}
+	vs, err := c.reconstruct(b.Queries, as)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(b.slot))
+	for i, k := range b.slot {
+		out[i] = vs[k]
+	}
+	return out, nil
+}
+
 // Reconstruct returns the value of the index q was built for. On
 // ErrEpochAhead nothing changes: apply the missing deltas, then retry.
 // A query of a batch is reconstructed with the others (ReconstructBatch).
 func (c *Client) Reconstruct(q *Query, ans *Answer) ([]byte, error) {
-	if q == nil || q.pend == nil || ans == nil {
-		return nil, errors.New("plinko: Reconstruct needs a query from this client and its answer")
-	}
-	if pd := q.pend; pd.after != nil && !pd.after.done {
-		return nil, errors.New("plinko: query depends on another query of its batch: use ReconstructBatch")
-	}
 	vs, err := c.reconstruct([]*Query{q}, []*Answer{ans})
 	if err != nil {
 		return nil, err
