@@ -81,7 +81,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg:     cfg,
-		log:     log.With("component", "cdn"),
+		log:     log,
 		root:    root,
 		sums:    newSumCache(),
 		smallGz: newSmallGzipCache(smallGzipCacheBytes),

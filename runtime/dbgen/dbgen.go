@@ -22,10 +22,10 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/rpc"
-	"github.com/schollz/progressbar/v3"
 
 	"github.com/plinko-pir/plinko/runtime/dataset"
 	"github.com/plinko-pir/plinko/runtime/keyword"
+	"github.com/plinko-pir/plinko/runtime/progress"
 )
 
 // Config of one db-gen run.
@@ -236,7 +236,7 @@ func ResolveBlock(ctx context.Context, c *rpc.Client, block string) (*types.Head
 type reporter struct {
 	mu       sync.Mutex
 	log      *slog.Logger
-	bar      *progressbar.ProgressBar
+	bar      *progress.Bar
 	keyspace bool
 	start    time.Time
 	last     time.Time
@@ -247,31 +247,22 @@ func newReporter(log *slog.Logger, w io.Writer, keyspace bool) *reporter {
 	if w == nil {
 		w = os.Stderr
 	}
-	if f, ok := w.(*os.File); ok && isTerminal(f) {
-		desc := "balances"
-		if keyspace {
-			desc = "keyspace"
-		}
-		r.bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(desc),
-			progressbar.OptionShowCount(), progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
+	desc := "balances"
+	if keyspace {
+		desc = "keyspace"
 	}
+	r.bar = progress.OnTerminal(w, desc, progress.Count)
 	return r
-}
-
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func (r *reporter) update(done, total, accounts uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.bar != nil {
-		if r.bar.GetMax64() != int64(total) {
-			r.bar.ChangeMax64(int64(total))
-		}
-		r.bar.Describe(fmt.Sprintf("%d accounts", accounts))
-		r.bar.Set64(int64(done))
+		// done/total measure the key space (or the address list); the
+		// accounts read so far go in front.
+		r.bar.Describe(fmt.Sprintf("db-gen: %d accounts read, key space", accounts))
+		r.bar.Update(int64(done), int64(total))
 		return
 	}
 	if time.Since(r.last) < 2*time.Second {
@@ -284,7 +275,5 @@ func (r *reporter) update(done, total, accounts uint64) {
 }
 
 func (r *reporter) finish() {
-	if r.bar != nil {
-		r.bar.Finish()
-	}
+	r.bar.Finish()
 }

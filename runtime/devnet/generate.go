@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -23,7 +22,8 @@ import (
 	"github.com/ethereum/go-ethereum/rlp"
 	"github.com/ethereum/go-ethereum/trie"
 	"github.com/holiman/uint256"
-	"github.com/schollz/progressbar/v3"
+
+	"github.com/plinko-pir/plinko/runtime/progress"
 )
 
 // The generator writes the genesis state of a large devnet straight into the
@@ -261,10 +261,10 @@ func writeGenesisState(ctx context.Context, db ethdb.Database, cfg Config, extra
 	return root, nil
 }
 
-// progress is a progress bar on a terminal and periodic slog lines otherwise.
-type progress struct {
+// genProgress is a progress line on a terminal and periodic slog lines otherwise.
+type genProgress struct {
 	mu    sync.Mutex
-	bar   *progressbar.ProgressBar
+	bar   *progress.Bar
 	log   *slog.Logger
 	what  string
 	total int64
@@ -273,33 +273,18 @@ type progress struct {
 	last  time.Time
 }
 
-func newProgress(w io.Writer, log *slog.Logger, total int64, what string) *progress {
-	p := &progress{log: log, what: what, total: total, began: time.Now(), last: time.Now()}
-	if f, ok := w.(*os.File); ok && isTerminal(f) {
-		p.bar = progressbar.NewOptions64(total,
-			progressbar.OptionSetWriter(f),
-			progressbar.OptionSetDescription(what),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("steps"),
-			progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
-	}
+func newProgress(w io.Writer, log *slog.Logger, total int64, what string) *genProgress {
+	p := &genProgress{log: log, what: what, total: total, began: time.Now(), last: time.Now()}
+	p.bar = progress.OnTerminal(w, what, progress.Count)
 	return p
 }
 
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-func (p *progress) add(k int64) {
+func (p *genProgress) add(k int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.done += k
 	if p.bar != nil {
-		_ = p.bar.Add64(k)
+		p.bar.Update(p.done, p.total)
 		return
 	}
 	if now := time.Now(); now.Sub(p.last) >= 5*time.Second {
@@ -310,8 +295,6 @@ func (p *progress) add(k int64) {
 	}
 }
 
-func (p *progress) finish() {
-	if p.bar != nil {
-		_ = p.bar.Finish()
-	}
+func (p *genProgress) finish() {
+	p.bar.Finish()
 }

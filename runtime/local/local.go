@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/plinko-pir/plinko/runtime/dbgen"
 	"github.com/plinko-pir/plinko/runtime/devnet"
 	"github.com/plinko-pir/plinko/runtime/pirserver"
+	"github.com/plinko-pir/plinko/runtime/progress"
 	"github.com/plinko-pir/plinko/runtime/snapshot"
 	"github.com/plinko-pir/plinko/runtime/updater"
 	"github.com/plinko-pir/plinko/runtime/wallet"
@@ -53,6 +55,14 @@ type Config struct {
 	Logger *slog.Logger // nil: discard
 	// Progress receives db-gen's progress bar when it is a terminal.
 	Progress io.Writer
+	// Console receives the summary for people: a line per start-up step
+	// and, from Run, the URLs and a status line every StatusEvery
+	// (default 30 s). nil: none.
+	Console     io.Writer
+	StatusEvery time.Duration
+	// Command is how the user runs plinko, for the example command
+	// (default "plinko").
+	Command string
 }
 
 // Defaults.
@@ -93,6 +103,12 @@ func (c *Config) applyDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.StatusEvery == 0 {
+		c.StatusEvery = 30 * time.Second
+	}
+	if c.Command == "" {
+		c.Command = "plinko"
+	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
@@ -106,10 +122,12 @@ type System struct {
 
 	cfg    Config
 	log    *slog.Logger
+	con    *console
 	data   string
 	tmp    bool
 	node   *devnet.Node
 	public dataset.Dir
+	pir    *pirserver.Server // the running one, for the status line
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -137,7 +155,7 @@ func (s *System) publicDir() string    { return filepath.Join(s.data, "public") 
 func Start(ctx context.Context, cfg Config) (sys *System, err error) {
 	cfg.applyDefaults()
 	began := time.Now()
-	s := &System{cfg: cfg, log: cfg.Logger, comps: map[string]*component{}, errc: make(chan error, 8)}
+	s := &System{cfg: cfg, log: cfg.Logger, con: newConsole(cfg.Console), comps: map[string]*component{}, errc: make(chan error, 8)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -184,6 +202,7 @@ func Start(ctx context.Context, cfg Config) (sys *System, err error) {
 	if cfg.RPCPort != 0 {
 		wsAddr = net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.RPCPort+1))
 	}
+	chainDone := s.con.step(ctx, fmt.Sprintf("starting the dev chain (%d funded accounts, a block every %s)", cfg.Accounts, cfg.BlockTime), false)
 	s.node, err = devnet.Start(ctx, devnet.Config{
 		Accounts:  cfg.Accounts,
 		Seed:      cfg.Seed,
@@ -204,6 +223,7 @@ func Start(ctx context.Context, cfg Config) (sys *System, err error) {
 		pirLn.Close()
 		return nil, fmt.Errorf("local: starting the dev chain: %w", err)
 	}
+	chainDone(fmt.Sprintf("head at block %d (%%s)", s.node.Head().Number))
 	s.RPCURL, s.WSURL = s.node.HTTPURL(), s.node.WSURL()
 	s.Example = exampleAddress(cfg.Seed, cfg.Accounts)
 
@@ -216,7 +236,8 @@ func Start(ctx context.Context, cfg Config) (sys *System, err error) {
 			return nil, err
 		}
 	} else {
-		s.log.Info("reusing the published dataset", "dir", s.publicDir())
+		s.log.Info("reusing the published dataset", "component", "local", "dir", s.publicDir())
+		s.sayResumed()
 	}
 
 	s.startUpdater()
@@ -226,9 +247,9 @@ func Start(ctx context.Context, cfg Config) (sys *System, err error) {
 		walletLn.Close()
 		s.WalletURL = ""
 	} else {
-		s.startWallet(walletLn)
+		s.startWallet(ctx, walletLn)
 	}
-	s.log.Info("local system up", "seconds", time.Since(began).Seconds())
+	s.log.Info("local system up", "component", "local", "seconds", time.Since(began).Seconds())
 	return s, nil
 }
 
@@ -254,22 +275,40 @@ func (s *System) listen(what string, port, def int) (net.Listener, error) {
 
 // buildDataset runs db-gen and hint-gen against the dev chain.
 func (s *System) buildDataset(ctx context.Context) error {
-	if _, err := dbgen.Run(ctx, dbgen.Config{
+	done := s.con.step(ctx, "building the database (db-gen) and the clients' snapshot (hint-gen)", false)
+	res, err := dbgen.Run(ctx, dbgen.Config{
 		RPC:      s.RPCURL,
 		Output:   s.databasePath(),
 		Logger:   s.log.With("component", "db-gen"),
 		Progress: s.cfg.Progress,
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("local: db-gen: %w", err)
 	}
-	if _, err := snapshot.Run(ctx, snapshot.Config{
+	m, err := snapshot.Run(ctx, snapshot.Config{
 		Database: s.databasePath(),
 		Out:      s.publicDir(),
 		Logger:   s.log.With("component", "hint-gen"),
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("local: hint-gen: %w", err)
 	}
+	done(fmt.Sprintf("%d accounts at block %d in a table of %d entries; snapshot %s (%%s)",
+		res.Stored, res.Number, m.N, progress.FormatBytes(int64(m.Snapshot().Size))))
 	return nil
+}
+
+// sayResumed tells what a restart with --data goes on from.
+func (s *System) sayResumed() {
+	m, err := s.public.ReadManifest()
+	if err != nil {
+		return
+	}
+	line := fmt.Sprintf("reusing the dataset in %s: snapshot of block %d", s.publicDir(), m.BlockNumber)
+	if h, err := s.public.ReadHead(); err == nil && h.Epoch > m.Epoch {
+		line += fmt.Sprintf(", deltas to block %d (epoch %d); the updater goes on from there", h.BlockNumber, h.Epoch)
+	}
+	s.con.say("%s", line)
 }
 
 // exampleAddress is a funded account with a visible balance (not dust).
@@ -355,7 +394,8 @@ func (s *System) startCDN(ln net.Listener) {
 		if err != nil {
 			return err
 		}
-		srv, err := cdn.New(cdn.Config{Dir: s.publicDir(), GzipDir: filepath.Join(s.data, "gzip"), Logger: s.log})
+		srv, err := cdn.New(cdn.Config{Dir: s.publicDir(), GzipDir: filepath.Join(s.data, "gzip"),
+			Logger: s.log.With("component", "cdn")})
 		if err != nil {
 			l.Close()
 			return err
@@ -373,18 +413,39 @@ func (s *System) startPIR(ln net.Listener) {
 		if err != nil {
 			return err
 		}
-		srv, err := pirserver.New(pirserver.Config{Source: s.publicDir(), Poll: 100 * time.Millisecond, Logger: s.log})
+		srv, err := pirserver.New(pirserver.Config{Source: s.publicDir(), Poll: 100 * time.Millisecond,
+			Logger: s.log.With("component", "pir-server")})
 		if err != nil {
 			l.Close()
 			return err
 		}
+		s.mu.Lock()
+		s.pir = srv
+		s.mu.Unlock()
 		return srv.Serve(ctx, l)
 	})
 }
 
-func (s *System) startWallet(ln net.Listener) {
+// startWallet builds the wallet's WebAssembly client first (on a cache
+// miss: about a minute, said on the console), so that the printed wallet
+// URL works the moment it is printed.
+func (s *System) startWallet(ctx context.Context, ln net.Listener) {
 	addr := ln.Addr().String()
 	first := ln
+	var done func(string)
+	wasmPath, err := wallet.EnsureWasmNotify(ctx, "", func() {
+		done = s.con.step(ctx, "building the wallet's WebAssembly client from source (first run only, cached after)", true)
+	})
+	if done != nil {
+		result := "built (%s)"
+		if err != nil {
+			result = "failed (%s): the wallet page will say why"
+		}
+		done(result)
+	}
+	if err != nil {
+		wasmPath = "" // the wallet server finds another (the image's) or reports it
+	}
 	s.run("wallet", func(ctx context.Context) error {
 		l, err := reuse(&first, addr)
 		if err != nil {
@@ -393,7 +454,7 @@ func (s *System) startWallet(ln net.Listener) {
 		// The wasm build goes to the user cache (keyed by source hash), not
 		// the data directory: a run without --data would otherwise rebuild
 		// it every time.
-		return wallet.Serve(ctx, l, wallet.Config{CDNURL: s.CDNURL, PIRURL: s.PIRURL,
+		return wallet.Serve(ctx, l, wallet.Config{CDNURL: s.CDNURL, PIRURL: s.PIRURL, WasmPath: wasmPath,
 			Logger: s.log.With("component", "wallet")})
 	})
 }
@@ -439,7 +500,7 @@ func (s *System) Close() error {
 		<-c.done
 	}
 	if len(comps) > 0 {
-		s.log.Info("servers and updater stopped; closing the dev chain")
+		s.log.Info("servers and updater stopped; closing the dev chain", "component", "local")
 	}
 	var errs []error
 	if s.node != nil {
@@ -455,9 +516,16 @@ func (s *System) Close() error {
 	return errors.Join(errs...)
 }
 
-// Run starts the system, prints its URLs on out, and serves until ctx is
-// cancelled (Ctrl-C).
+// Run starts the system, prints on out what a person needs (the start-up
+// steps, the URLs, an example command, "ready", then a status line every
+// StatusEvery), and serves until ctx is cancelled (Ctrl-C). The lines
+// starting "wallet: ", "rpc: ", "cdn: ", "pir: " and "example address: "
+// are read by scripts: keep them as they are.
 func Run(ctx context.Context, cfg Config, out io.Writer) error {
+	began := time.Now()
+	if cfg.Console == nil {
+		cfg.Console = out
+	}
 	sys, err := Start(ctx, cfg)
 	if err != nil {
 		return err
@@ -474,10 +542,56 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "rpc: %s\ncdn: %s\npir: %s\nexample address: %s\n",
 		sys.RPCURL, sys.CDNURL, sys.PIRURL, sys.Example.Hex())
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-sys.Err():
-		return err
+	fmt.Fprintf(out, "example command: %s balance --cdn %s --pir %s %s\n",
+		sys.cfg.Command, sys.CDNURL, sys.PIRURL, sys.Example.Hex())
+	where := "data in " + sys.data
+	if sys.tmp {
+		where = "data in a temporary directory, removed on exit (keep it with --data DIR)"
 	}
+	fmt.Fprintf(out, "ready in %s; %s. Ctrl-C stops everything.\n", seconds(time.Since(began)), where)
+	tick := time.NewTicker(sys.cfg.StatusEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-sys.Err():
+			return err
+		case <-tick.C:
+			fmt.Fprintln(out, sys.Status())
+		}
+	}
+}
+
+// Status is the one-line summary Run prints now and then: how far the
+// chain, the published data and the pir-server are, and how busy it was.
+func (s *System) Status() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s chain at block %d", time.Now().Format("15:04:05"), s.node.Head().Number)
+	if h, err := s.public.ReadHead(); err == nil {
+		fmt.Fprintf(&b, "; published epoch %d (block %d", h.Epoch, h.BlockNumber)
+		if d, err := s.public.ReadDelta(h.Epoch); err == nil {
+			fmt.Fprintf(&b, ", %d entries changed", len(d.Records))
+		}
+		b.WriteString(")")
+	}
+	s.mu.Lock()
+	pir := s.pir
+	s.mu.Unlock()
+	if pir != nil {
+		if e, ok := pir.Current(); ok {
+			n := pir.Answered()
+			fmt.Fprintf(&b, "; pir-server at epoch %d, %d query %s answered", e.Epoch, n, plural(n, "batch", "batches"))
+		} else {
+			b.WriteString("; pir-server loading")
+		}
+	}
+	return b.String()
+}
+
+func plural(n uint64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -168,6 +168,7 @@ func (s *Server) query(ctx *fasthttp.RequestCtx) {
 	ctx.SetContentType("application/octet-stream")
 	ctx.SetBody(out)
 	s.metrics.queries.Add(float64(len(qs)))
+	s.answered.Add(1)
 	s.metrics.latency.Observe(time.Since(start).Seconds())
 }
 

@@ -65,9 +65,14 @@ type Server struct {
 	aheadSlots chan struct{} // one per query waiting for a newer epoch (MaxAheadWaiters)
 
 	newest      atomic.Uint64 // newest epoch seen published
+	answered    atomic.Uint64 // query batches answered (Answered)
 	behindSince atomic.Int64  // unix nanos since the state lags newest; 0: in sync
 	followOnce  sync.Once
 }
+
+// Answered is the number of query batches answered since New (one per
+// lookup, repair or decoy: a count, nothing about what was asked).
+func (s *Server) Answered() uint64 { return s.answered.Load() }
 
 // New prepares a server; nothing is loaded until Serve (or Follow) runs.
 func New(cfg Config) (*Server, error) {
@@ -108,7 +113,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	return &Server{
 		cfg:        cfg,
-		log:        log.With("component", "pir-server"),
+		log:        log,
 		src:        src,
 		metrics:    newMetrics(),
 		advanced:   make(chan struct{}),

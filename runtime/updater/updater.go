@@ -588,7 +588,7 @@ func (u *Updater) publish(ctx context.Context, x *txn, hdr *types.Header, receiv
 		pub.Snapshot = m
 	}
 	pub.Head = u.head()
-	u.log.Info("updater: published", "epoch", d.Epoch, "block", d.BlockNumber, "records", len(d.Records),
+	u.log.Debug("updater: published", "epoch", d.Epoch, "block", d.BlockNumber, "records", len(d.Records),
 		"latency_ms", float64(latency.Microseconds())/1000)
 	if u.cfg.OnPublish != nil {
 		u.cfg.OnPublish(pub)

@@ -22,10 +22,10 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/schollz/progressbar/v3"
 
 	"github.com/plinko-pir/plinko/runtime/client"
 	"github.com/plinko-pir/plinko/runtime/client/sealed"
+	"github.com/plinko-pir/plinko/runtime/progress"
 )
 
 // Config is what the command line gives.
@@ -175,12 +175,12 @@ func explain(err error) error {
 	return err
 }
 
-// Bars draws one terminal progress bar per client stage while it runs
+// Bars draws one terminal progress line per client stage while it runs
 // (plinko balance and plinko verify). A nil *Bars draws nothing.
 type Bars struct {
 	w     io.Writer
 	stage string
-	bar   *progressbar.ProgressBar
+	bar   *progress.Bar
 }
 
 // NewBars draws on w (a terminal).
@@ -188,7 +188,7 @@ func NewBars(w io.Writer) *Bars { return &Bars{w: w} }
 
 // Update is a client.Config.OnProgress.
 func (b *Bars) Update(p client.Progress) {
-	// The hints are built while the snapshot streams: the download bar
+	// The hints are built while the snapshot streams: the download line
 	// shows both.
 	if b == nil || p.Stage == client.StageHints {
 		return
@@ -198,34 +198,21 @@ func (b *Bars) Update(p client.Progress) {
 		b.stage = p.Stage
 		switch p.Stage {
 		case client.StageDownload:
-			b.bar = progressbar.NewOptions64(p.Total,
-				progressbar.OptionSetWriter(b.w),
-				progressbar.OptionSetDescription("snapshot + hints"),
-				progressbar.OptionShowBytes(true),
-				progressbar.OptionShowTotalBytes(true),
-				progressbar.OptionThrottle(100*time.Millisecond),
-				progressbar.OptionSetPredictTime(true),
-				progressbar.OptionFullWidth())
+			b.bar = progress.New(b.w, "snapshot + hints", progress.Bytes)
 		default:
-			b.bar = progressbar.NewOptions64(p.Total,
-				progressbar.OptionSetWriter(b.w),
-				progressbar.OptionSetDescription(p.Stage),
-				progressbar.OptionShowCount(),
-				progressbar.OptionThrottle(100*time.Millisecond),
-				progressbar.OptionFullWidth())
+			b.bar = progress.New(b.w, p.Stage, progress.Count)
 		}
 	}
-	_ = b.bar.Set64(p.Done)
+	b.bar.Update(p.Done, p.Total)
 	if p.Done >= p.Total {
 		b.Close() // a finished stage leaves the terminal to what follows
 	}
 }
 
-// Close finishes the current bar.
+// Close finishes the current line.
 func (b *Bars) Close() {
 	if b != nil && b.bar != nil {
-		_ = b.bar.Finish()
-		fmt.Fprintln(b.w)
+		b.bar.Finish()
 		b.bar = nil
 		b.stage = ""
 	}

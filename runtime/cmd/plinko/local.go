@@ -2,6 +2,9 @@ package main
 
 import (
 	"os"
+	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,10 +21,12 @@ accounts and steady traffic, db-gen and hint-gen, the updater, the pir-server,
 the cdn and the wallet page. Prints one URL per service and a funded example
 address; Ctrl-C stops everything. With --data DIR the chain, the database and
 the published files survive restarts.`,
-		Args: cobra.NoArgs,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{quietAnnotation: "yes"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = logger()
 			cfg.Progress = os.Stderr
+			cfg.Command = selfCommand()
 			return local.Run(cmd.Context(), cfg, cmd.OutOrStdout())
 		},
 	}
@@ -30,9 +35,20 @@ the published files survive restarts.`,
 	f.IntVar(&cfg.Accounts, "accounts", local.DefaultAccounts, "funded accounts on the dev chain")
 	f.DurationVar(&cfg.BlockTime, "block-time", local.DefaultBlockTime, "time between blocks")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "dev chain seed (addresses and balances)")
+	f.DurationVar(&cfg.StatusEvery, "status-every", 30*time.Second, "how often to print the status line")
 	f.IntVar(&cfg.WalletPort, "wallet-port", local.DefaultWalletPort, "wallet page port (-1: any free port)")
 	f.IntVar(&cfg.CDNPort, "cdn-port", local.DefaultCDNPort, "cdn port (-1: any free port)")
 	f.IntVar(&cfg.PIRPort, "pir-port", local.DefaultPIRPort, "pir-server port (-1: any free port)")
 	f.IntVar(&cfg.RPCPort, "rpc-port", local.DefaultRPCPort, "dev chain JSON-RPC port, WebSocket on the next one (-1: any free port)")
 	register(cmd)
+}
+
+// selfCommand is how the user started plinko, for the example command that
+// local prints: `go run` builds into a temporary go-build directory.
+func selfCommand() string {
+	self := os.Args[0]
+	if strings.Contains(filepath.ToSlash(self), "/go-build") {
+		return "go run ./runtime/cmd/plinko"
+	}
+	return self
 }

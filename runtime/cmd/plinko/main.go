@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -40,9 +39,4 @@ func main() {
 		fmt.Fprintln(os.Stderr, "plinko:", err)
 		os.Exit(1)
 	}
-}
-
-// logger returns the structured logger every subcommand uses: text on stderr.
-func logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }

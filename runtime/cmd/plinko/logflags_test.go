@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func TestLogFlags(t *testing.T) {
+	defer func(f, l string) { logFormat, logLevel = f, l }(logFormat, logLevel)
+	server := &cobra.Command{Use: "updater"}
+	quiet := &cobra.Command{Use: "local", Annotations: map[string]string{quietAnnotation: "yes"}}
+
+	// JSON for a log store: one object per line, the component named,
+	// durations in seconds; per-block detail only at debug.
+	var out bytes.Buffer
+	logFormat, logLevel = "json", ""
+	l, err := newLogger(server, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Debug("updater: published", "epoch", 7)
+	l.Info("snapshot", "epoch", 7, "block", 9, "took", 1500*time.Millisecond)
+	var rec map[string]any
+	if err := json.Unmarshal(out.Bytes(), &rec); err != nil {
+		t.Fatalf("not one JSON object per line: %q: %v", out.String(), err)
+	}
+	if rec["component"] != "updater" || rec["epoch"] != 7.0 || rec["block"] != 9.0 || rec["took"] != 1.5 || rec["msg"] != "snapshot" {
+		t.Fatalf("record %v", rec)
+	}
+
+	// plinko local prints its own summary: its logs default to warn, and
+	// its components name themselves.
+	out.Reset()
+	logFormat = "text"
+	if l, err = newLogger(quiet, &out); err != nil {
+		t.Fatal(err)
+	}
+	l.Info("serving")
+	l.Warn("following the chain failed")
+	if got := out.String(); strings.Contains(got, "serving") || !strings.Contains(got, "following the chain failed") || strings.Contains(got, "component=") {
+		t.Fatalf("quiet default: %q", got)
+	}
+	out.Reset()
+	logLevel = "debug"
+	if l, err = newLogger(quiet, &out); err != nil {
+		t.Fatal(err)
+	}
+	l.Debug("delta applied")
+	if !strings.Contains(out.String(), "delta applied") {
+		t.Fatalf("--log-level debug: %q", out.String())
+	}
+
+	for _, bad := range [][2]string{{"xml", ""}, {"text", "loud"}} {
+		logFormat, logLevel = bad[0], bad[1]
+		if _, err := newLogger(server, &out); err == nil || !strings.Contains(err.Error(), "want") {
+			t.Errorf("format %q level %q: %v", bad[0], bad[1], err)
+		}
+	}
+}
