@@ -101,6 +101,10 @@ type Updater struct {
 	regenerated          bool   // this run regenerated, last at regenEpoch
 	regenEpoch           uint64
 	history              map[uint64]blockRef // epoch -> block, for epochs in [oldest, epoch] and snapshotEpoch
+	// resumed: this run loaded files an earlier run published and has not
+	// published since, so a block of ours missing from the chain is news
+	// from while we were down, not a reorg seen live.
+	resumed bool
 
 	c  *rpc.Client
 	ec *ethclient.Client
@@ -131,6 +135,7 @@ func New(cfg Config) (*Updater, error) {
 		return nil, err
 	}
 	m, err := u.dir.ReadManifest()
+	u.resumed = err == nil
 	if errors.Is(err, fs.ErrNotExist) && cfg.Database != "" {
 		db, derr := dataset.ReadDatabase(cfg.Database)
 		if derr != nil {
@@ -204,7 +209,11 @@ func New(cfg Config) (*Updater, error) {
 			return nil, fmt.Errorf("updater: %w", err)
 		}
 	}
-	u.log.Info("updater state loaded", "dir", cfg.Dir, "epoch", u.epoch, "block", u.block.Number,
+	msg := "updater: published the database as the first snapshot"
+	if u.resumed {
+		msg = "updater: resumed from the published files"
+	}
+	u.log.Info(msg, "dir", cfg.Dir, "epoch", u.epoch, "block", u.block.Number,
 		"snapshot_epoch", u.snapshotEpoch, "oldest_delta", u.oldest, "table_size", u.params.TableSize)
 	return u, nil
 }
@@ -515,6 +524,7 @@ func (u *Updater) reorg(ctx context.Context, received time.Time) error {
 		return fmt.Errorf("%w: no kept epoch from %d to %d is on the canonical chain", ErrReorgTooDeep, u.oldest, u.epoch)
 	}
 	if ancestor == u.epoch {
+		u.resumed = false
 		return nil // our block is still canonical: the chain just moved on meanwhile
 	}
 	anc := u.history[ancestor]
@@ -552,8 +562,17 @@ func (u *Updater) reorg(ctx context.Context, received time.Time) error {
 		}
 		return fmt.Errorf("updater: reorg from block %d to ancestor %d: %w", u.block.Number, anc.Number, err)
 	}
-	u.log.Info("updater: reorg", "from_block", u.block.Number, "from_epoch", u.epoch, "ancestor_block", anc.Number,
-		"ancestor_epoch", ancestor, "to_block", target.Number)
+	if u.resumed {
+		// Not a reorg seen live: the chain changed while this updater was
+		// down (a reorg then, or a node that restarted behind the blocks
+		// it had served, as a dev chain killed mid-write does).
+		u.log.Info("updater: resumed, but the last published block is no longer on the node's chain (replaced while the updater was down, or lost by a node restart); publishing a correcting delta back to the newest block still on it",
+			"published_block", u.block.Number, "published_epoch", u.epoch, "ancestor_block", anc.Number,
+			"ancestor_epoch", ancestor, "to_block", target.Number)
+	} else {
+		u.log.Info("updater: reorg", "from_block", u.block.Number, "from_epoch", u.epoch, "ancestor_block", anc.Number,
+			"ancestor_epoch", ancestor, "to_block", target.Number)
+	}
 	return u.publish(ctx, x, target, received, true)
 }
 
@@ -571,6 +590,7 @@ func (u *Updater) publish(ctx context.Context, x *txn, hdr *types.Header, receiv
 		return fmt.Errorf("updater: publishing epoch %d: %w", d.Epoch, err)
 	}
 	latency := time.Since(received)
+	u.resumed = false
 	u.step(d.Epoch, "delta")
 	u.epoch = d.Epoch
 	u.block = blockRef{d.BlockNumber, hdr.Hash()}

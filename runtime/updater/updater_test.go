@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -320,6 +321,79 @@ func TestReorg(t *testing.T) {
 	if !bytes.Equal(u.table.Bytes(), tab.Bytes()) {
 		t.Fatal("reloaded database differs from snapshot + deltas")
 	}
+}
+
+// TestResumeAfterChainChanged: blocks the updater published are replaced
+// while it is down (as when a dev chain restarts behind what it had
+// served). The restarted updater says so instead of reporting a live
+// reorg, and its deltas converge to the chain.
+func TestResumeAfterChainChanged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	n := startDevnet(t, devnet.Config{Accounts: 200, Seed: 14, Manual: true,
+		Traffic: devnet.Traffic{TxPerBlock: 5, NewAccountEvery: 1}})
+	dir := dataset.Dir(t.TempDir())
+	bootstrap(t, n, string(dir))
+	f := follow(t, Config{RPC: n.WSURL(), Dir: string(dir)})
+	for range 3 {
+		if _, err := n.MineBlock(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.until(t, n.Head().Hash())
+	f.stop()
+	<-f.done
+
+	if _, err := n.ReorgTo(ctx, 2, 1); err != nil { // the node now ends below the published block
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	f = follow(t, Config{RPC: n.WSURL(), Dir: string(dir), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if _, err := n.MineBlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.until(t, n.Head().Hash())
+	f.stop()
+	<-f.done
+	got := logs.String()
+	if !strings.Contains(got, "updater: resumed from the published files") ||
+		!strings.Contains(got, "no longer on the node's chain") || strings.Contains(got, `msg="updater: reorg"`) {
+		t.Fatalf("restart after the chain changed underneath, log:\n%s", got)
+	}
+	c, err := rpc.Dial(n.HTTPURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tab, m := initialTable(t, dir)
+	epochs, err := dir.DeltaEpochs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range epochs {
+		if e > m.Epoch {
+			applyFromDisk(t, dir, tab, e)
+		}
+	}
+	checkAgainstChain(t, c, tab, n.Head().Hash())
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // TestKillRestart: one updater runs uninterrupted while a second one, in a
