@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -107,7 +108,7 @@ func (c *Client) get(ctx context.Context, url string) (*http.Response, error) {
 		return http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("fetching %s: %w", url, err)
+		return nil, fmt.Errorf("fetching %s: %w", url, withoutURL(err))
 	}
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
@@ -147,13 +148,22 @@ func (c *Client) post(ctx context.Context, url, contentType string, body []byte,
 		return req, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("querying %s: %w", url, err)
+		return nil, fmt.Errorf("querying %s: %w", url, withoutURL(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return nil, statusError(url, resp)
 	}
 	return readLimited(resp.Body, limit, url)
+}
+
+// withoutURL drops net/http's own `Post "URL": ` from a transport error:
+// the message names the URL once, in front.
+func withoutURL(err error) error {
+	if ue, ok := err.(*neturl.Error); ok {
+		return ue.Err
+	}
+	return err
 }
 
 func statusError(url string, resp *http.Response) error {

@@ -28,7 +28,7 @@ func TestBrowserWalletErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, cdn, wantKind, wantText string
 	}{
-		{"unreachable", closed, "unreachable", "Server unreachable"},
+		{"unreachable", closed, "unreachable", "CDN unreachable"},
 		{"http-error", "/no-such-cdn/", "server", "The server answered with an error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

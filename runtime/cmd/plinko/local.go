@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -44,11 +45,14 @@ the published files survive restarts.`,
 }
 
 // selfCommand is how the user started plinko, for the example command that
-// local prints: `go run` builds into a temporary go-build directory.
+// local prints. `go run` runs a binary from a temporary go-build directory
+// or, since Go 1.24, from the build cache (GOCACHE/xx/<64 hex>-d/plinko).
 func selfCommand() string {
-	self := os.Args[0]
-	if strings.Contains(filepath.ToSlash(self), "/go-build") {
+	self := filepath.ToSlash(os.Args[0])
+	if strings.Contains(self, "/go-build") || goRunCached.MatchString(self) {
 		return "go run ./runtime/cmd/plinko"
 	}
-	return self
+	return os.Args[0]
 }
+
+var goRunCached = regexp.MustCompile(`/[0-9a-f]{2}/[0-9a-f]{64}-d/[^/]+$`)

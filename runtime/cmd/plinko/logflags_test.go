@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,21 @@ func TestLogFlags(t *testing.T) {
 		logFormat, logLevel = bad[0], bad[1]
 		if _, err := newLogger(server, &out); err == nil || !strings.Contains(err.Error(), "want") {
 			t.Errorf("format %q level %q: %v", bad[0], bad[1], err)
+		}
+	}
+}
+
+func TestSelfCommand(t *testing.T) {
+	defer func(a string) { os.Args[0] = a }(os.Args[0])
+	for arg, want := range map[string]string{
+		"/root/.cache/go-build/ec/ecf529c36af67dce1327a0657c34d006c40db8335735a2d842fe04089f6cbe3c-d/plinko": "go run ./runtime/cmd/plinko",
+		"/tmp/go-build123/b001/exe/plinko": "go run ./runtime/cmd/plinko",
+		"./plinko":                         "./plinko",
+		"plinko":                           "plinko",
+	} {
+		os.Args[0] = arg
+		if got := selfCommand(); got != want {
+			t.Errorf("started as %s: example command %q, want %q", arg, got, want)
 		}
 	}
 }

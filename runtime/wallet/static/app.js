@@ -78,8 +78,20 @@ const ERROR_HELP = {
   other: ['Something went wrong', 'Try again. If it persists, reload the page.'],
 };
 
+// The service URLs from config.json, to say which server is unreachable.
+let services = null;
+
 function showError(kind, message, retry) {
-  const [title, action] = ERROR_HELP[kind] || ERROR_HELP.other;
+  let [title, action] = ERROR_HELP[kind] || ERROR_HELP.other;
+  if (kind === 'unreachable' && services && message) {
+    if (message.includes(services.pir + '/v1/')) {
+      title = 'PIR server unreachable';
+      action = 'The hints are ready, but the server that answers private queries does not respond. Try again in a minute; if it persists, the operator needs to look at it.';
+    } else if (message.includes(services.cdn)) {
+      title = 'CDN unreachable';
+      action = 'The server that publishes the snapshot and block updates does not respond. Check your connection, then try again in a minute.';
+    }
+  }
   $('error-title').textContent = title;
   $('error-detail').textContent = message || '';
   $('error-action').textContent = action;
@@ -100,9 +112,13 @@ function updateTelemetry() {
   $('telemetry').textContent = parts.join(' \u00b7 ');
 }
 
+// shortHash keeps a block hash on one line: the first and last hex digits,
+// the whole hash in the element's title.
+function shortHash(h) { return h && h.length > 18 ? h.slice(0, 10) + '\u2026' + h.slice(-6) : (h || ''); }
+
 function showStatus(st) {
   if (!st || !st.synced) return;
-  const hash = st.blockHash ? ' (' + st.blockHash.slice(0, 10) + '\u2026)' : '';
+  const hash = st.blockHash ? ' (' + shortHash(st.blockHash) + ')' : '';
   $('sync-line').textContent = 'Hints at block ' + st.block + hash + ' \u00b7 ' +
     st.queriesLeft + ' private queries left before a background refresh';
   $('sync-line').dataset.block = st.block;
@@ -154,6 +170,7 @@ function onProgress(p) {
     $('deltas-bar').max = total || 1;
     $('deltas-bar').value = done;
     $('deltas-text').textContent = done + ' of ' + total + ' blocks';
+    if (done < total) $('sync-line').textContent = 'Applying block updates to the hints\u2026';
   }
   updateTelemetry();
 }
@@ -171,7 +188,10 @@ function setLookupEnabled() {
 }
 
 async function sync(first) {
-  if (first) setState('syncing');
+  if (first) {
+    setState('syncing');
+    $('sync-line').textContent = 'Preparing the private hints\u2026';
+  }
   try {
     const r = await request({ op: 'sync' });
     telemetry.syncs++;
@@ -203,29 +223,39 @@ async function lookup(ev) {
   ev.preventDefault();
   const address = $('address').value.trim();
   if (!ADDRESS_RE.test(address)) {
+    clearResult(); // an old result must not pass for this input's
     $('input-hint').textContent = ERROR_HELP.input[1];
     $('input-hint').classList.add('bad');
     return;
   }
   $('input-hint').classList.remove('bad');
-  $('input-hint').textContent = 'Looking up privately\u2026';
+  $('input-hint').textContent = 'Looking up ' + address + ' privately\u2026';
   lookupBusy = true; setLookupEnabled();
+  clearResult();
   $('result').dataset.state = 'busy';
   try {
     const r = await request({ op: 'lookup', address });
     telemetry.lookups++;
     const res = r.result;
+    telemetry.deltasApplied += r.deltasApplied || 0;
+    $('result-address').textContent = address;
     $('balance-eth').textContent = gweiToEth(res.gwei);
     $('balance-eth').dataset.gwei = res.gwei;
     $('result').dataset.address = address.toLowerCase();
     $('result').dataset.block = res.block;
     $('result').dataset.found = res.found;
     $('balance-detail').textContent = (res.found ? '' : 'No balance of 1 gwei or more for this address (it is empty, or holds less than 1 gwei: balances are kept in whole gwei). ') +
-      'Valid at block ' + res.block + ' (' + res.blockHash + ')' + '; ' + res.gwei + ' gwei.';
+      'Valid at block ' + res.block + ' (';
+    const hash = document.createElement('span');
+    hash.className = 'hash';
+    hash.title = res.blockHash;
+    hash.textContent = shortHash(res.blockHash);
+    $('balance-detail').append(hash, '); ' + res.gwei + ' gwei.');
     $('result').hidden = false;
     $('result').dataset.state = 'done';
     $('input-hint').textContent = '';
     showStatus(r.status);
+    updateTelemetry();
     hideError();
   } catch (e) {
     $('result').dataset.state = 'error';
@@ -236,6 +266,16 @@ async function lookup(ev) {
     // A lookup may have caught up with new blocks or refreshed the hints.
     $('download').hidden = true; $('hints').hidden = true; $('deltas').hidden = true;
   }
+}
+
+function clearResult() {
+  $('result').hidden = true;
+  delete $('result').dataset.address;
+  delete $('result').dataset.found;
+  delete $('result').dataset.state;
+  $('result-address').textContent = '';
+  $('balance-eth').textContent = '';
+  $('balance-detail').textContent = '';
 }
 
 async function useWallet() {
@@ -270,6 +310,8 @@ async function start() {
   // Relative service URLs (one ingress host) resolve against the page.
   cfg.cdn = new URL(cfg.cdn, location.href).href;
   cfg.pir = new URL(cfg.pir, location.href).href;
+  // As the Go client writes them in its errors (no trailing slash).
+  services = { cdn: cfg.cdn.replace(/\/+$/, ''), pir: cfg.pir.replace(/\/+$/, '') };
   cfg.wasm = new URL(cfg.wasm, location.href).href;
   cfg.wasmExec = new URL(cfg.wasmExec, location.href).href;
   cfg.passphrase = passphrase;
@@ -310,7 +352,12 @@ async function start() {
 }
 
 $('lookup-form').addEventListener('submit', lookup);
-$('address').addEventListener('input', () => { $('input-hint').textContent = ''; $('input-hint').classList.remove('bad'); });
+$('address').addEventListener('input', () => {
+  $('input-hint').textContent = ''; $('input-hint').classList.remove('bad');
+  // The result shown is for the address it names: editing the address
+  // takes it away rather than leave it under another address.
+  if ($('result').dataset.address && $('address').value.trim().toLowerCase() !== $('result').dataset.address) clearResult();
+});
 if (window.ethereum && typeof window.ethereum.request === 'function') {
   $('use-wallet').hidden = false;
   $('use-wallet').addEventListener('click', useWallet);

@@ -133,7 +133,9 @@ func (w *wallet) onProgress(p client.Progress) {
 		}
 		w.downloaded = p.Done
 	case client.StageDeltas:
-		w.deltas = p.Done
+		if p.Done > 0 { // one report per delta applied
+			w.deltas++
+		}
 	}
 	w.pmu.Unlock()
 	js.Global().Call("plinkoProgress", p.Stage, float64(p.Done), float64(p.Total))
@@ -195,7 +197,8 @@ type lookupReply struct {
 		Block     uint64 `json:"block"`
 		BlockHash string `json:"blockHash"`
 	} `json:"result"`
-	Status statusJSON `json:"status"`
+	Status        statusJSON `json:"status"`
+	DeltasApplied int64      `json:"deltasApplied"` // a lookup catches up first
 }
 
 func (w *wallet) lookup(address string) (any, error) {
@@ -208,11 +211,17 @@ func (w *wallet) lookup(address string) (any, error) {
 	if w.client == nil {
 		return nil, errors.New("the wallet is not initialized")
 	}
+	w.pmu.Lock()
+	w.deltas = 0
+	w.pmu.Unlock()
 	res, err := w.client.Lookup(context.Background(), addr)
 	if err != nil {
 		return nil, err
 	}
 	var r lookupReply
+	w.pmu.Lock()
+	r.DeltasApplied = w.deltas
+	w.pmu.Unlock()
 	r.Result.Gwei = strconv.FormatUint(res.Gwei, 10)
 	r.Result.Found = res.Found
 	r.Result.Epoch = res.Epoch
