@@ -197,10 +197,11 @@ func Start(ctx context.Context, cfg Config) (sys *System, err error) {
 	s.CDNURL = "http://" + cdnLn.Addr().String()
 	s.PIRURL = "http://" + pirLn.Addr().String()
 
-	rpcAddr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.RPCPort))
+	rpcPort := s.chainPort(cfg.RPCPort)
+	rpcAddr := net.JoinHostPort(cfg.Host, strconv.Itoa(rpcPort))
 	wsAddr := net.JoinHostPort(cfg.Host, "0")
-	if cfg.RPCPort != 0 {
-		wsAddr = net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.RPCPort+1))
+	if rpcPort != 0 {
+		wsAddr = net.JoinHostPort(cfg.Host, strconv.Itoa(rpcPort+1))
 	}
 	chainDone := s.con.step(ctx, fmt.Sprintf("starting the dev chain (%d funded accounts, a block every %s)", cfg.Accounts, cfg.BlockTime), false)
 	s.node, err = devnet.Start(ctx, devnet.Config{
@@ -262,8 +263,9 @@ func (s *System) listen(what string, port, def int) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil && port == def && errors.Is(err, syscall.EADDRINUSE) {
 		if ln, err = net.Listen("tcp", net.JoinHostPort(s.cfg.Host, "0")); err == nil {
-			s.log.Info("default port taken; using a free one", "component", what, "wanted", port,
-				"port", ln.Addr().(*net.TCPAddr).Port)
+			got := ln.Addr().(*net.TCPAddr).Port
+			s.log.Info("default port taken; using a free one", "component", what, "wanted", port, "port", got)
+			s.con.say("port %d is taken (another plinko local?): the %s uses %d", port, what, got)
 			return ln, nil
 		}
 	}
@@ -271,6 +273,30 @@ func (s *System) listen(what string, port, def int) (net.Listener, error) {
 		return nil, fmt.Errorf("local: %s cannot listen on %s (choose another port with --%s-port): %w", what, addr, what, err)
 	}
 	return ln, nil
+}
+
+// chainPort is the dev chain's JSON-RPC port (WebSocket on the next): the
+// default 8545 gives way to free ports when it or 8546 is taken (another
+// node, or a second plinko local), as the other default ports do. The
+// chain listens itself, so this probes; a port taken in between still
+// fails with the chain's error.
+func (s *System) chainPort(port int) int {
+	if port != DefaultRPCPort {
+		return port
+	}
+	for _, p := range []int{port, port + 1} {
+		ln, err := net.Listen("tcp", net.JoinHostPort(s.cfg.Host, strconv.Itoa(p)))
+		if err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				s.log.Info("default port taken; using a free one", "component", "devnet", "wanted", p)
+				s.con.say("port %d is taken (another node, or plinko local?): the dev chain uses free ports", p)
+				return 0
+			}
+			return port // let the chain report it
+		}
+		ln.Close()
+	}
+	return port
 }
 
 // buildDataset runs db-gen and hint-gen against the dev chain.
