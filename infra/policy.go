@@ -181,7 +181,8 @@ func (p policy) container(w Workload) corev1.ContainerArgs {
 		Name:            pulumi.String(w.Name),
 		Image:           p.image,
 		ImagePullPolicy: pulumi.String("IfNotPresent"),
-		Args:            pulumi.ToStringArray(w.Args),
+		// JSON logs (fields component, epoch, block) for the log store.
+		Args:            pulumi.ToStringArray(append(w.Args[:len(w.Args):len(w.Args)], "--log-format=json")),
 		Resources:       resources(w.Name),
 		SecurityContext: containerSecurityContext(),
 		Env: corev1.EnvVarArray{

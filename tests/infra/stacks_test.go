@@ -221,8 +221,8 @@ func checkPodPolicy(t *testing.T, x registered, name string) {
 	if img, _ := x.at(c + ".image").(string); !strings.HasSuffix(img, "@"+testDigest) {
 		t.Errorf("%s image %q is not the pushed digest", name, img)
 	}
-	if args, _ := x.at(c + ".args").([]any); len(args) == 0 || args[0] != name {
-		t.Errorf("%s runs %v, want the %q subcommand", name, args, name)
+	if args, _ := x.at(c + ".args").([]any); len(args) == 0 || args[0] != name || args[len(args)-1] != "--log-format=json" {
+		t.Errorf("%s runs %v, want the %q subcommand with JSON logs", name, args, name)
 	}
 	labels, _ := x.at("spec.template.metadata.labels").(map[string]any)
 	for _, k := range []string{"name", "instance", "component", "part-of", "managed-by"} {
