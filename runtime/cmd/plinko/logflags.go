@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	gethlog "github.com/ethereum/go-ethereum/log"
 	"github.com/spf13/cobra"
 )
 
@@ -29,46 +30,71 @@ func init() {
 	pf.StringVar(&logFormat, "log-format", logFormat, "log format on stderr: text or json")
 	pf.StringVar(&logLevel, "log-level", "", "debug, info, warn or error (default info; warn for local, which prints its own summary)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
-		l, err := newLogger(cmd, os.Stderr)
+		l, geth, err := newLoggers(cmd, os.Stderr)
+		if err != nil {
+			return err
+		}
 		cmdLog = l
-		return err
+		// go-ethereum's own logs (the dev chain's node, the RPC clients):
+		// its errors (and warnings with --log-level), never its info.
+		gethlog.SetDefault(gethlog.NewLogger(geth))
+		return nil
 	}
 }
 
 func newLogger(cmd *cobra.Command, w io.Writer) (*slog.Logger, error) {
+	l, _, err := newLoggers(cmd, w)
+	return l, err
+}
+
+// newLoggers returns the subcommand's logger and the handler for
+// go-ethereum's logs (the same format, errors only unless a level is set).
+func newLoggers(cmd *cobra.Command, w io.Writer) (*slog.Logger, slog.Handler, error) {
 	level := slog.LevelInfo
 	if cmd.Annotations[quietAnnotation] != "" {
 		level = slog.LevelWarn
 	}
 	if logLevel != "" {
 		if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-			return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
+			return nil, nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
 		}
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler
-	switch strings.ToLower(logFormat) {
-	case "text":
-		h = slog.NewTextHandler(w, opts)
-	case "json":
-		// Durations as seconds (a float), not nanoseconds: what log
-		// stores and people compare.
-		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
-			if a.Value.Kind() == slog.KindDuration {
-				a.Value = slog.Float64Value(a.Value.Duration().Seconds())
+	handler := func(level slog.Level) (slog.Handler, error) {
+		opts := &slog.HandlerOptions{Level: level}
+		switch strings.ToLower(logFormat) {
+		case "text":
+			return slog.NewTextHandler(w, opts), nil
+		case "json":
+			// Durations as seconds (a float), not nanoseconds: what log
+			// stores and people compare.
+			opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+				if a.Value.Kind() == slog.KindDuration {
+					a.Value = slog.Float64Value(a.Value.Duration().Seconds())
+				}
+				return a
 			}
-			return a
+			return slog.NewJSONHandler(w, opts), nil
 		}
-		h = slog.NewJSONHandler(w, opts)
-	default:
 		return nil, fmt.Errorf("--log-format %q: want text or json", logFormat)
 	}
+	h, err := handler(level)
+	if err != nil {
+		return nil, nil, err
+	}
+	// go-ethereum warns about things that are routine here (a freshly
+	// generated dev chain's head, say): its errors by default, its
+	// warnings too when a level is asked for.
+	gethLevel := slog.LevelError
+	if logLevel != "" {
+		gethLevel = max(level, slog.LevelWarn)
+	}
+	geth, _ := handler(gethLevel)
 	l := slog.New(h)
 	// plinko local names each of its components itself.
 	if cmd.Annotations[quietAnnotation] == "" {
 		l = l.With("component", cmd.Name())
 	}
-	return l, nil
+	return l, geth.WithAttrs([]slog.Attr{slog.String("component", "go-ethereum")}), nil
 }
 
 // logger is the logger of the running subcommand.

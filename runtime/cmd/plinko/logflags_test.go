@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -54,6 +56,17 @@ func TestLogFlags(t *testing.T) {
 	l.Debug("delta applied")
 	if !strings.Contains(out.String(), "delta applied") {
 		t.Fatalf("--log-level debug: %q", out.String())
+	}
+
+	// go-ethereum's logs: errors by default, warnings with a level set.
+	logLevel = ""
+	_, geth, err := newLoggers(server, &out)
+	if err != nil || geth.Enabled(context.Background(), slog.LevelWarn) || !geth.Enabled(context.Background(), slog.LevelError) {
+		t.Fatalf("go-ethereum's handler by default: %v", err)
+	}
+	logLevel = "info"
+	if _, geth, err = newLoggers(server, &out); err != nil || !geth.Enabled(context.Background(), slog.LevelWarn) || geth.Enabled(context.Background(), slog.LevelInfo) {
+		t.Fatalf("go-ethereum's handler at --log-level info: %v", err)
 	}
 
 	for _, bad := range [][2]string{{"xml", ""}, {"text", "loud"}} {
