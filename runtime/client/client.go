@@ -364,12 +364,14 @@ func (c *Client) rebuild(ctx context.Context, raw []byte, man *dataset.Manifest)
 	if err != nil || len(want) != sha256.Size {
 		return fmt.Errorf("manifest snapshot sha256 %q is not hex", snap.SHA256)
 	}
-	resp, err := c.get(ctx, joinURL(c.cfg.CDN, snap.Name))
+	snapURL := joinURL(c.cfg.CDN, snap.Name)
+	resp, err := c.get(ctx, snapURL)
 	if err != nil {
 		return fmt.Errorf("downloading snapshot: %w", err)
 	}
-	defer resp.Body.Close()
-	vr := &verifyingReader{r: resp.Body, h: sha256.New(), tee: c.cfg.SnapshotTee, limit: size,
+	body := c.resumable(ctx, snapURL, resp)
+	defer body.Close()
+	vr := &verifyingReader{r: body, h: sha256.New(), tee: c.cfg.SnapshotTee, limit: size,
 		onRead: func(n int64) { c.progress(StageDownload, n, size) }}
 	c.progress(StageDownload, 0, size)
 	err = pl.HintInit(vr, func(done, total uint64) { c.progress(StageHints, int64(done), int64(total)) })
