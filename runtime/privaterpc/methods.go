@@ -39,6 +39,8 @@ func classify(method string, params json.RawMessage) verdict {
 		return private
 	case addressFirst[method]:
 		return leaky
+	case method == "eth_call" && isChecker(params):
+		return private // an ETH-only balance check: answered by private lookups
 	case method == "eth_call", method == "eth_estimateGas", method == "eth_createAccessList", method == "eth_simulateV1":
 		// A call from the user's account, or with an address among its
 		// arguments (balanceOf(user), a balance checker's users list).
@@ -147,4 +149,9 @@ func topicsCarryAddress(params json.RawMessage, i int) bool {
 
 func isZeroHex(s string) bool {
 	return strings.Trim(strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X"), "0") == ""
+}
+
+func isChecker(params json.RawMessage) bool {
+	_, _, ok := checkerCall(params)
+	return ok
 }

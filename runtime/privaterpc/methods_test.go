@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 )
 
 // TestClassify: which calls carry an address the user cares about. The
@@ -12,6 +15,7 @@ import (
 // Transfer logs filtered by the user's address.
 func TestClassify(t *testing.T) {
 	const user = "0x3f151fc965c343e84d65103f1e5aa13dfea7d49c"
+	const zero, usdt = "0x0000000000000000000000000000000000000000", "0xdac17f958d2ee523a2206206994597c13d831ec7"
 	word := strings.Repeat("0", 24) + user[2:]
 	for _, tc := range []struct {
 		method, params string
@@ -30,10 +34,11 @@ func TestClassify(t *testing.T) {
 		{"eth_getProof", `["` + user + `",[],"latest"]`, leaky},
 		// balanceOf(user) on a token contract
 		{"eth_call", `[{"to":"0xdac17f958d2ee523a2206206994597c13d831ec7","data":"0x70a08231` + word + `"},"latest"]`, leaky},
-		// MetaMask's balance checker: balances(address[] users, address[] tokens)
-		{"eth_call", `[{"to":"0xb1f8e55c7f64d203c1400b9d8555d050f94adf39","data":"0xf0002ea9` +
-			strings.Repeat("0", 62) + "40" + strings.Repeat("0", 62) + "80" + strings.Repeat("0", 63) + "1" + word +
-			strings.Repeat("0", 63) + "1" + strings.Repeat("0", 64) + `"},"latest"]`, leaky},
+		// MetaMask's balance checker, balances(address[] users, address[]
+		// tokens): ETH only is answered privately, a real token refused.
+		{"eth_call", `[{"to":"0xb1f8e55c7f64d203c1400b9d8555d050f94adf39","data":"` + checkerData(user, zero) + `"},"latest"]`, private},
+		{"eth_call", `[{"to":"0xb1f8e55c7f64d203c1400b9d8555d050f94adf39","data":"` + checkerData(user, usdt) + `"},"latest"]`, leaky},
+		{"eth_call", `[{"to":"0xdac17f958d2ee523a2206206994597c13d831ec7","data":"` + checkerData(user, zero) + `"},"latest"]`, leaky}, // not a checker
 		{"eth_call", `[{"from":"` + user + `","to":"0xdac17f958d2ee523a2206206994597c13d831ec7","data":"0x18160ddd"},"latest"]`, leaky},
 		// totalSupply(): nothing about the user
 		{"eth_call", `[{"to":"0xdac17f958d2ee523a2206206994597c13d831ec7","data":"0x18160ddd"},"latest"]`, forward},
@@ -52,4 +57,13 @@ func TestClassify(t *testing.T) {
 			t.Errorf("%s %.80s: %v, want %v", tc.method, tc.params, got, tc.want)
 		}
 	}
+}
+
+// checkerData is the calldata of balances([user], [token]).
+func checkerData(user, token string) string {
+	b, err := checkerABI.Pack("balances", []common.Address{common.HexToAddress(user)}, []common.Address{common.HexToAddress(token)})
+	if err != nil {
+		panic(err)
+	}
+	return hexutil.Encode(b)
 }
