@@ -42,6 +42,9 @@ type Config struct {
 	Host string // default 127.0.0.1
 	// Ports; 0 means the default, -1 a free port (tests).
 	WalletPort, CDNPort, PIRPort, RPCPort int
+	// MetricsPort serves the updater's /metrics (the pir-server and cdn
+	// serve theirs on their own ports); 0 and -1: a free port.
+	MetricsPort int
 
 	// SkipWallet leaves the wallet page out (tests: it builds its
 	// WebAssembly on first use, which costs CPU the chain needs).
@@ -101,6 +104,8 @@ func (c *Config) applyDefaults() {
 // System is a running local deployment.
 type System struct {
 	WalletURL, RPCURL, WSURL, CDNURL, PIRURL string
+	// UpdaterMetricsURL is the updater's Prometheus endpoint (.../metrics).
+	UpdaterMetricsURL string
 	// Example is a funded account to try first.
 	Example common.Address
 
@@ -110,6 +115,9 @@ type System struct {
 	tmp    bool
 	node   *devnet.Node
 	public dataset.Dir
+	// metrics outlive updater restarts, as a process's would not: counters
+	// keep counting, so a scrape sees one updater.
+	metrics *updater.Metrics
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -175,9 +183,21 @@ func Start(ctx context.Context, cfg Config) (sys *System, err error) {
 		cdnLn.Close()
 		return nil, err
 	}
+	metricsLn, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(max(cfg.MetricsPort, 0))))
+	if err != nil {
+		walletLn.Close()
+		cdnLn.Close()
+		pirLn.Close()
+		return nil, fmt.Errorf("local: the updater's metrics cannot listen: %w", err)
+	}
+	s.metrics = updater.NewMetrics()
+	s.run("updater-metrics", func(ctx context.Context) error {
+		return updater.ServeMetrics(ctx, metricsLn, s.metrics, s.log.With("component", "updater"))
+	})
 	s.WalletURL = "http://" + walletLn.Addr().String()
 	s.CDNURL = "http://" + cdnLn.Addr().String()
 	s.PIRURL = "http://" + pirLn.Addr().String()
+	s.UpdaterMetricsURL = "http://" + metricsLn.Addr().String() + "/metrics"
 
 	rpcAddr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.RPCPort))
 	wsAddr := net.JoinHostPort(cfg.Host, "0")
@@ -342,6 +362,7 @@ func (s *System) startUpdater() {
 			Dir:           s.publicDir(),
 			Database:      s.databasePath(),
 			SnapshotEvery: s.cfg.SnapshotEvery,
+			Metrics:       s.metrics,
 			Logger:        s.log.With("component", "updater"),
 		})
 	})
