@@ -64,6 +64,9 @@ func TestMetrics(t *testing.T) {
 	want("snapshot epoch", testutil.ToFloat64(m.snapshotEpoch), float64(start.Epoch+3))
 	want("snapshot every", testutil.ToFloat64(m.snapshotEvery), 3)
 	want("publish errors", testutil.ToFloat64(m.publishErrors), 0)
+	if age := time.Since(time.Unix(int64(testutil.ToFloat64(m.lastPublish)), 0)); age > time.Minute {
+		t.Errorf("last publish %v ago, want now", age)
+	}
 	if age := time.Since(time.Unix(int64(testutil.ToFloat64(m.snapshotTime)), 0)); age > time.Minute {
 		t.Errorf("snapshot written %v ago, want now", age)
 	}
@@ -85,6 +88,9 @@ func TestMetrics(t *testing.T) {
 	u, err := New(Config{RPC: n.WSURL(), Dir: string(dir), Logger: quiet(), Metrics: NewMetrics()})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(u.m.lastPublish); got == 0 {
+		t.Error("a restarted updater reports no last publish time (head.json's mtime)")
 	}
 	want("table entries", testutil.ToFloat64(m.tableEntries), float64(u.table.Occupied()))
 	want("table size", testutil.ToFloat64(m.tableSize), float64(u.params.TableSize))

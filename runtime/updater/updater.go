@@ -227,6 +227,11 @@ func New(cfg Config) (*Updater, error) {
 		snapTime = st.ModTime()
 	}
 	u.m.snapshot(u.snapshotEpoch, snapTime)
+	// The newest epoch was published when head.json was last written: a
+	// restart must not look like a stall (nor hide one).
+	if st, err := os.Stat(u.dir.HeadPath()); err == nil {
+		u.m.lastPublish.Set(float64(st.ModTime().UnixNano()) / 1e9)
+	}
 	u.log.Info("updater state loaded", "dir", cfg.Dir, "epoch", u.epoch, "block", u.block.Number,
 		"snapshot_epoch", u.snapshotEpoch, "oldest_delta", u.oldest, "table_size", u.params.TableSize,
 		"table_load", float64(u.occupied)/float64(u.params.TableSize))
