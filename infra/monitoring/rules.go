@@ -180,10 +180,11 @@ func (o Options) Annotations(r Rule) map[string]string {
 // a PrometheusRule).
 type Group struct {
 	Name  string      `yaml:"name"`
-	Rules []fileEntry `yaml:"rules"`
+	Rules []FileEntry `yaml:"rules"`
 }
 
-type fileEntry struct {
+// FileEntry is one rule as a rule file has it.
+type FileEntry struct {
 	Alert       string            `yaml:"alert"`
 	Expr        string            `yaml:"expr"`
 	For         string            `yaml:"for,omitempty"`
@@ -195,7 +196,7 @@ type fileEntry struct {
 func Groups(o Options) []Group {
 	g := Group{Name: groupName}
 	for _, r := range Rules(o) {
-		g.Rules = append(g.Rules, fileEntry{Alert: r.Alert, Expr: r.Expr, For: promDuration(r.For),
+		g.Rules = append(g.Rules, FileEntry{Alert: r.Alert, Expr: r.Expr, For: promDuration(r.For),
 			Labels: r.Labels(), Annotations: o.Annotations(r)})
 	}
 	return []Group{g}
