@@ -191,8 +191,13 @@ func Start(ctx context.Context, cfg Config) (sys *System, err error) {
 		return nil, fmt.Errorf("local: the updater's metrics cannot listen: %w", err)
 	}
 	s.metrics = updater.NewMetrics()
+	metricsAddr, firstMetrics := metricsLn.Addr().String(), metricsLn
 	s.run("updater-metrics", func(ctx context.Context) error {
-		return updater.ServeMetrics(ctx, metricsLn, s.metrics, s.log.With("component", "updater"))
+		l, err := reuse(&firstMetrics, metricsAddr)
+		if err != nil {
+			return err
+		}
+		return updater.ServeMetrics(ctx, l, s.metrics, s.log.With("component", "updater"))
 	})
 	s.WalletURL = "http://" + walletLn.Addr().String()
 	s.CDNURL = "http://" + cdnLn.Addr().String()
@@ -338,7 +343,7 @@ func (s *System) launch(c *component) {
 	}()
 }
 
-// Restart stops a component ("pir-server", "updater", "cdn", "wallet") and
+// Restart stops a component ("pir-server", "updater", "updater-metrics", "cdn", "wallet") and
 // starts it again, as a crash and restart would.
 func (s *System) Restart(name string) error {
 	s.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -58,13 +59,37 @@ func TestExportedMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	// At least one block published, so the updater's per-block metrics exist.
+	// Blocks published, so the updater's per-block metrics exist.
 	deadline := time.Now().Add(30 * time.Second)
-	for !hasPublished(get(t, sys.UpdaterMetricsURL)) {
+	for published(get(t, sys.UpdaterMetricsURL)) < 3 {
 		if time.Now().After(deadline) {
-			t.Fatal("the updater published no epoch within 30 s")
+			t.Fatal("the updater published fewer than 3 epochs within 30 s")
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+
+	// The updater's metrics survive its restart (one set per process), and
+	// the listener can be restarted too.
+	before := get(t, sys.UpdaterMetricsURL)
+	for _, name := range []string{"updater", "updater-metrics"} {
+		if err := sys.Restart(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var after string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(sys.UpdaterMetricsURL) // listening again takes a moment
+		if err == nil {
+			resp.Body.Close()
+			after = get(t, sys.UpdaterMetricsURL)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted metrics listener never answered: %v", err)
+		}
+	}
+	if published(after) < published(before) {
+		t.Errorf("the updater's epochs-published counter went from %v to %v across a restart", published(before), published(after))
 	}
 
 	exported := map[string]string{}
@@ -128,13 +153,15 @@ func TestExportedMetrics(t *testing.T) {
 	t.Logf("%d metrics used by rules and panels, all exported or external; %d series names scraped", len(used), len(exported))
 }
 
-func hasPublished(text string) bool {
+// published reads plinko_updater_epochs_published_total from /metrics text.
+func published(text string) float64 {
 	for _, line := range strings.Split(text, "\n") {
 		if v, ok := strings.CutPrefix(line, "plinko_updater_epochs_published_total "); ok {
-			return v != "0"
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
 		}
 	}
-	return false
+	return 0
 }
 
 // seriesNames are the names a PromQL selector can use: a histogram family
