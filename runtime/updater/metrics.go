@@ -103,8 +103,16 @@ func NewMetrics() *Metrics {
 // Gatherer is the registry, for tests and for embedding in another endpoint.
 func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
 
-// sawHead records that the node has block n (seen at time at).
+// sawHead records the node's head (from a newHeads notification or a
+// read of the latest header), seen at time at; after a reorg to a shorter
+// branch it goes down.
 func (m *Metrics) sawHead(n uint64, at time.Time) {
+	m.head.Store(n)
+	m.updateBehind(at)
+}
+
+// sawBlock records that the node has block n, so its head is at least n.
+func (m *Metrics) sawBlock(n uint64, at time.Time) {
 	for {
 		h := m.head.Load()
 		if n <= h || m.head.CompareAndSwap(h, n) {

@@ -122,12 +122,16 @@ func TestMetrics(t *testing.T) {
 	want("lag blocks after", testutil.ToFloat64(m.lagBlocks), 0)
 	want("lag seconds after", testutil.ToFloat64(m.lagSeconds), 0)
 
-	r, err := n.ReorgTo(ctx, 2, 2)
+	// A reorg to a shorter branch: counted, and the head seen goes down
+	// with it (no phantom lag).
+	r, err := n.ReorgTo(ctx, 2, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.until(t, r.NewHead.Hash())
 	want("reorgs", testutil.ToFloat64(m.reorgs), 1)
+	want("chain head after a shorter reorg", testutil.ToFloat64(m.headSeen), float64(r.NewHead.Number.Uint64()))
+	want("lag blocks after a shorter reorg", testutil.ToFloat64(m.lagBlocks), 0)
 	want("follow errors", testutil.ToFloat64(m.followErrors), 0)
 }
 

@@ -427,7 +427,7 @@ func (u *Updater) CatchUp(ctx context.Context, received time.Time) error {
 		if err != nil {
 			return fmt.Errorf("updater: reading block %d: %w", u.block.Number+1, err)
 		}
-		u.m.sawHead(next.Number.Uint64(), received)
+		u.m.sawBlock(next.Number.Uint64(), received)
 		if next.ParentHash != u.block.Hash {
 			if done, err := u.reorgProgress(ctx, received); err != nil || !done {
 				return err
