@@ -183,8 +183,12 @@ type MonitoringConfig struct {
 	Enabled bool   `json:"enabled"`
 	Install bool   `json:"install"`
 	Release string `json:"release"`
-	// Namespace the Prometheus stack runs in (its scrapes are let through).
+	// Namespace the Prometheus stack runs in (its scrapes are let through);
+	// the Grafana dashboard's ConfigMap goes there, for Grafana's sidecar.
 	Namespace string `json:"namespace"`
+	// RunbookURL is the base of each alert's runbook_url (an anchor per
+	// alert is appended); default: infra/RUNBOOK.md on GitHub.
+	RunbookURL string `json:"runbookUrl"`
 }
 
 // defaults are what a key means when it is not in the stack file.
@@ -452,6 +456,9 @@ func (c *Config) validateIngress() error {
 	}
 	if c.Monitoring.Enabled && !dnsLabel(c.Monitoring.Release) {
 		return bad("monitoring.release", "must be a DNS label, got %q", c.Monitoring.Release)
+	}
+	if u := c.Monitoring.RunbookURL; u != "" && !(strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://")) || strings.Contains(u, "#") {
+		return bad("monitoring.runbookUrl", "must be an http(s) URL without a #fragment (each alert appends its own), got %q", u)
 	}
 	return nil
 }

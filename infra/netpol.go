@@ -66,8 +66,8 @@ func (c *Config) Flows() []Flow {
 	}
 	if c.Monitoring.Enabled {
 		prom := Peer{Namespace: c.Monitoring.Namespace}
-		for _, name := range scrapedWorkloads {
-			flows = append(flows, Flow{prom, wl(name), httpPort, "Prometheus scrapes /metrics"})
+		for _, s := range scrapedWorkloads {
+			flows = append(flows, Flow{prom, wl(s.Name), s.Number, "Prometheus scrapes /metrics"})
 		}
 	}
 	return flows

@@ -9,8 +9,6 @@ package infra
 import (
 	"fmt"
 
-	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
-	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -24,6 +22,8 @@ type Deployment struct {
 	Pipeline *Pipeline
 	Ingress  *Ingress
 	Addons   *Addons
+	// Monitoring is nil unless plinko:monitoring.enabled.
+	Monitoring *Monitoring
 	// Outputs are the stack outputs Program exports.
 	Outputs pulumi.Map
 }
@@ -121,7 +121,7 @@ func Deploy(ctx *pulumi.Context) (*Deployment, error) {
 		if d.Addons.PromStack != nil {
 			deps = append(deps, d.Addons.PromStack)
 		}
-		if err := newMonitoring(ctx, cfg, p, after(deps...), k8s); err != nil {
+		if d.Monitoring, err = newMonitoring(ctx, cfg, p, after(deps...), k8s); err != nil {
 			return nil, err
 		}
 	}
@@ -272,40 +272,4 @@ func newPipeline(ctx *pulumi.Context, c *Config, p policy, deps []pulumi.Resourc
 		return nil, err
 	}
 	return pl, ctx.RegisterResourceOutputs(pl, pulumi.Map{})
-}
-
-// Monitoring is the component of the ServiceMonitors.
-type Monitoring struct {
-	pulumi.ResourceState
-}
-
-// newMonitoring creates a ServiceMonitor per service that serves /metrics,
-// labelled for kube-prometheus-stack's default selector.
-func newMonitoring(ctx *pulumi.Context, c *Config, p policy, deps []pulumi.Resource, opts ...pulumi.ResourceOption) error {
-	m := &Monitoring{}
-	if err := ctx.RegisterComponentResource("plinko:infra:Monitoring", "monitoring", m, opts...); err != nil {
-		return fmt.Errorf("registering monitoring component: %w", err)
-	}
-	for _, name := range scrapedWorkloads {
-		w := Workload{Name: name, Component: "monitoring"}
-		meta := p.meta(w)
-		meta.Labels = pulumi.StringMap{
-			"app.kubernetes.io/part-of": pulumi.String(partOf),
-			"release":                   pulumi.String(c.Monitoring.Release),
-		}
-		if _, err := apiextensions.NewCustomResource(ctx, name, &apiextensions.CustomResourceArgs{
-			ApiVersion: pulumi.String("monitoring.coreos.com/v1"),
-			Kind:       pulumi.String("ServiceMonitor"),
-			Metadata:   meta,
-			OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{
-				"selector": pulumi.Map{"matchLabels": p.selector(w)},
-				"endpoints": pulumi.Array{pulumi.Map{
-					"port": pulumi.String("http"), "path": pulumi.String("/metrics"), "interval": pulumi.String("30s"),
-				}},
-			}},
-		}, pulumi.Parent(m), pulumi.DependsOn(deps)); err != nil {
-			return fmt.Errorf("creating service monitor %s: %w", name, err)
-		}
-	}
-	return ctx.RegisterResourceOutputs(m, pulumi.Map{})
 }

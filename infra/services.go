@@ -16,8 +16,15 @@ const (
 	chainClaim = "devnet-chain"
 )
 
-// scrapedWorkloads serve Prometheus metrics on /metrics of their http port.
-var scrapedWorkloads = []string{"pir-server", "cdn"}
+// metricsPort is the updater's /metrics (it serves nothing else); the
+// pir-server and cdn serve /metrics on their http port.
+const metricsPort = 9090
+
+// scrapedWorkloads serve Prometheus metrics on /metrics of the named port.
+var scrapedWorkloads = []struct {
+	Name, Port string
+	Number     int
+}{{"pir-server", "http", httpPort}, {"cdn", "http", httpPort}, {"updater", "metrics", metricsPort}}
 
 // publicURLs are the URLs a browser uses, as the wallet page must know them.
 type publicURLs struct {
@@ -91,9 +98,10 @@ func hintGenWorkload() Workload {
 }
 
 // updaterWorkload: the single writer of the published directory after the
-// bootstrap. It serves no HTTP (so no Service); its probes run `plinko
-// probe`, which checks that head.json is valid and was rewritten recently
-// (the updater rewrites it for every block). A restart resumes from head.json.
+// bootstrap. It serves only its metrics (a Service for the ServiceMonitor);
+// its probes run `plinko probe`, which checks that head.json is valid and
+// was rewritten recently (the updater rewrites it for every block), which
+// /metrics answering would not show. A restart resumes from head.json.
 func updaterWorkload(c *Config) Workload {
 	blockTime, _ := time.ParseDuration(c.Devnet.BlockTime) // validated
 	maxAge := max(20*blockTime, 3*time.Minute)
@@ -104,7 +112,9 @@ func updaterWorkload(c *Config) Workload {
 			"--rpc", inCluster("ws", "devnet", wsPort),
 			"--dir", publicDir,
 			"--database", databaseFile,
+			"--metrics-addr", "0.0.0.0:" + strconv.Itoa(metricsPort),
 		},
+		Ports: []Port{{"metrics", metricsPort}},
 		Probes: Probes{
 			Exec:           []string{binaryPath, "probe", "--dir", publicDir, "--max-age", maxAge.String()},
 			StartupSeconds: 900,

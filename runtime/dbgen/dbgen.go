@@ -269,9 +269,24 @@ func (r *reporter) update(done, total, accounts uint64) {
 		return
 	}
 	r.last = time.Now()
-	el := time.Since(r.start).Seconds()
-	r.log.Info("db-gen progress", "accounts", accounts, "percent", 100*float64(done)/float64(max(total, 1)),
-		"accounts_per_s", float64(accounts)/el)
+	r.log.Info("db-gen progress", progressFields(r.keyspace, done, total, accounts, time.Since(r.start))...)
+}
+
+// progressFields are the structured fields of a progress line, the same in
+// every job: accounts done (and their total when known up front: not while
+// walking the keyspace), percent, rate, seconds so far and left.
+func progressFields(keyspace bool, done, total, accounts uint64, elapsed time.Duration) []any {
+	frac := float64(done) / float64(max(total, 1))
+	el := max(elapsed.Seconds(), 1e-9)
+	f := []any{"accounts", accounts}
+	if !keyspace {
+		f = append(f, "accounts_total", total)
+	}
+	f = append(f, "percent", 100*frac, "accounts_per_s", float64(accounts)/el, "seconds", el)
+	if frac > 0 {
+		f = append(f, "eta_seconds", el/frac-el)
+	}
+	return f
 }
 
 func (r *reporter) finish() {

@@ -44,6 +44,9 @@ type Config struct {
 	Host string // default 127.0.0.1
 	// Ports; 0 means the default, -1 a free port (tests).
 	WalletPort, CDNPort, PIRPort, RPCPort int
+	// MetricsPort serves the updater's /metrics (the pir-server and cdn
+	// serve theirs on their own ports); 0 and -1: a free port.
+	MetricsPort int
 
 	// SkipWallet leaves the wallet page out (tests: it builds its
 	// WebAssembly on first use, which costs CPU the chain needs).
@@ -117,6 +120,8 @@ func (c *Config) applyDefaults() {
 // System is a running local deployment.
 type System struct {
 	WalletURL, RPCURL, WSURL, CDNURL, PIRURL string
+	// UpdaterMetricsURL is the updater's Prometheus endpoint (.../metrics).
+	UpdaterMetricsURL string
 	// Example is a funded account to try first.
 	Example common.Address
 
@@ -128,12 +133,18 @@ type System struct {
 	node   *devnet.Node
 	public dataset.Dir
 	pir    *pirserver.Server // the running one, for the status line
+	// metrics outlive updater restarts, as a process's would not: counters
+	// keep counting, so a scrape sees one updater.
+	metrics *updater.Metrics
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	mu     sync.Mutex
 	comps  map[string]*component
 	errc   chan error
+	// shared are the cdn's and pir-server's sockets, open for the
+	// system's lifetime so that restarts hand them over (handover.go).
+	shared []*sharedListener
 }
 
 // component is one long-running part that can be stopped and started again
@@ -142,8 +153,14 @@ type component struct {
 	name   string
 	cancel context.CancelFunc
 	done   chan struct{}
-	start  func(ctx context.Context) error
+	up     chan struct{} // closed once this instance accepts connections
+	start  startFunc
 }
+
+// startFunc runs one instance of a component until ctx ends; it calls up
+// once it accepts connections. warm asks a server to load its state before
+// it accepts any (a rolling restart: the old instance serves meanwhile).
+type startFunc func(ctx context.Context, up func(), warm bool) error
 
 // Paths inside the data directory.
 func (s *System) chainDir() string     { return filepath.Join(s.data, "chain") }
@@ -193,9 +210,27 @@ func Start(ctx context.Context, cfg Config) (sys *System, err error) {
 		cdnLn.Close()
 		return nil, err
 	}
+	metricsLn, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(max(cfg.MetricsPort, 0))))
+	if err != nil {
+		walletLn.Close()
+		cdnLn.Close()
+		pirLn.Close()
+		return nil, fmt.Errorf("local: the updater's metrics cannot listen: %w", err)
+	}
+	s.metrics = updater.NewMetrics()
+	metricsAddr, firstMetrics := metricsLn.Addr().String(), metricsLn
+	s.run("updater-metrics", func(ctx context.Context, up func(), _ bool) error {
+		l, err := reuse(&firstMetrics, metricsAddr)
+		if err != nil {
+			return err
+		}
+		up()
+		return updater.ServeMetrics(ctx, l, s.metrics, s.log.With("component", "updater"))
+	})
 	s.WalletURL = "http://" + walletLn.Addr().String()
 	s.CDNURL = "http://" + cdnLn.Addr().String()
 	s.PIRURL = "http://" + pirLn.Addr().String()
+	s.UpdaterMetricsURL = "http://" + metricsLn.Addr().String() + "/metrics"
 
 	rpcPort := s.chainPort(cfg.RPCPort)
 	rpcAddr := net.JoinHostPort(cfg.Host, strconv.Itoa(rpcPort))
@@ -360,20 +395,22 @@ func (s *System) Node() *devnet.Node { return s.node }
 func (s *System) Published() dataset.Dir { return s.public }
 
 // run starts a component in its own goroutine under its own context.
-func (s *System) run(name string, start func(ctx context.Context) error) {
+func (s *System) run(name string, start startFunc) {
 	c := &component{name: name, start: start}
 	s.mu.Lock()
 	s.comps[name] = c
 	s.mu.Unlock()
-	s.launch(c)
+	s.launch(c, false)
 }
 
-func (s *System) launch(c *component) {
+func (s *System) launch(c *component, warm bool) {
 	ctx, cancel := context.WithCancel(s.ctx)
-	c.cancel, c.done = cancel, make(chan struct{})
+	c.cancel, c.done, c.up = cancel, make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	up := func() { once.Do(func() { close(c.up) }) }
 	go func() {
 		defer close(c.done)
-		if err := c.start(ctx); err != nil && ctx.Err() == nil {
+		if err := c.start(ctx, up, warm); err != nil && ctx.Err() == nil {
 			s.log.Error("component stopped", "component", c.name, "err", err)
 			select {
 			case s.errc <- fmt.Errorf("%s: %w", c.name, err):
@@ -383,7 +420,7 @@ func (s *System) launch(c *component) {
 	}()
 }
 
-// Restart stops a component ("pir-server", "updater", "cdn", "wallet") and
+// Restart stops a component ("pir-server", "updater", "updater-metrics", "cdn", "wallet") and
 // starts it again, as a crash and restart would.
 func (s *System) Restart(name string) error {
 	s.mu.Lock()
@@ -394,62 +431,123 @@ func (s *System) Restart(name string) error {
 	}
 	c.cancel()
 	<-c.done
-	s.launch(c)
+	s.launch(c, false)
+	return nil
+}
+
+// RollingRestart replaces the "pir-server" or the "cdn" the way a rolling
+// update of replicas behind a Service does: a new instance starts, loads
+// its state, and accepts connections beside the old one on the same
+// socket; then the old one shuts down gracefully (requests in flight
+// finish, idle keep-alive connections close). No connection is refused.
+func (s *System) RollingRestart(ctx context.Context, name string) error {
+	if name != "pir-server" && name != "cdn" {
+		return fmt.Errorf("local: no rolling restart for %q (only pir-server and cdn)", name)
+	}
+	s.mu.Lock()
+	old, ok := s.comps[name]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("local: no component %q", name)
+	}
+	next := &component{name: name, start: old.start}
+	s.launch(next, true)
+	select {
+	case <-next.up:
+	case <-next.done:
+		return fmt.Errorf("local: the new %s stopped before it was ready", name)
+	case <-ctx.Done():
+		next.cancel()
+		<-next.done
+		return fmt.Errorf("local: waiting for the new %s: %w", name, ctx.Err())
+	}
+	s.mu.Lock()
+	s.comps[name] = next
+	s.mu.Unlock()
+	old.cancel()
+	<-old.done
 	return nil
 }
 
 // startUpdater follows the chain over WebSocket (newHeads) and publishes a
 // delta per block into the public directory, which is also its state.
 func (s *System) startUpdater() {
-	s.run("updater", func(ctx context.Context) error {
+	s.run("updater", func(ctx context.Context, up func(), _ bool) error {
+		up()
 		return updater.Run(ctx, updater.Config{
 			RPC:           s.WSURL,
 			Dir:           s.publicDir(),
 			Database:      s.databasePath(),
 			SnapshotEvery: s.cfg.SnapshotEvery,
+			Metrics:       s.metrics,
 			Logger:        s.log.With("component", "updater"),
 		})
 	})
 }
 
 func (s *System) startCDN(ln net.Listener) {
-	addr := ln.Addr().String()
-	first := ln
-	s.run("cdn", func(ctx context.Context) error {
-		l, err := reuse(&first, addr)
-		if err != nil {
-			return err
-		}
+	shared := s.share(ln)
+	s.run("cdn", func(ctx context.Context, up func(), _ bool) error {
 		srv, err := cdn.New(cdn.Config{Dir: s.publicDir(), GzipDir: filepath.Join(s.data, "gzip"),
 			Logger: s.log.With("component", "cdn")})
 		if err != nil {
-			l.Close()
 			return err
 		}
 		defer srv.Close()
-		return srv.Serve(ctx, l)
+		up()
+		return srv.Serve(ctx, shared.view())
 	})
 }
 
 func (s *System) startPIR(ln net.Listener) {
-	addr := ln.Addr().String()
-	first := ln
-	s.run("pir-server", func(ctx context.Context) error {
-		l, err := reuse(&first, addr)
-		if err != nil {
-			return err
-		}
+	shared := s.share(ln)
+	s.run("pir-server", func(ctx context.Context, up func(), warm bool) error {
 		srv, err := pirserver.New(pirserver.Config{Source: s.publicDir(), Poll: 100 * time.Millisecond,
 			Logger: s.log.With("component", "pir-server")})
 		if err != nil {
-			l.Close()
 			return err
 		}
+		if warm {
+			// Serve's own Follow waits for this one (sync.Once) and ends with ctx.
+			go srv.Follow(ctx)
+			if err := s.caughtUp(ctx, srv); err != nil {
+				return err
+			}
+		}
+		up()
 		s.mu.Lock()
 		s.pir = srv
 		s.mu.Unlock()
-		return srv.Serve(ctx, l)
+		return srv.Serve(ctx, shared.view())
 	})
+}
+
+// caughtUp waits until srv serves at least the epoch published when it
+// started waiting, so that a client's hints are never ahead of it.
+func (s *System) caughtUp(ctx context.Context, srv *pirserver.Server) error {
+	var target uint64
+	if h, err := s.public.ReadHead(); err == nil {
+		target = h.Epoch
+	}
+	for {
+		if e, ok := srv.Current(); ok && e.Epoch >= target {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// share keeps ln open across restarts of the server on it.
+func (s *System) share(ln net.Listener) *sharedListener {
+	sl := newSharedListener(ln)
+	s.mu.Lock()
+	s.shared = append(s.shared, sl)
+	s.mu.Unlock()
+	return sl
 }
 
 // startWallet builds the wallet's WebAssembly client first (on a cache
@@ -472,11 +570,12 @@ func (s *System) startWallet(ctx context.Context, ln net.Listener) {
 	if err != nil {
 		wasmPath = "" // the wallet server finds another (the image's) or reports it
 	}
-	s.run("wallet", func(ctx context.Context) error {
+	s.run("wallet", func(ctx context.Context, up func(), _ bool) error {
 		l, err := reuse(&first, addr)
 		if err != nil {
 			return err
 		}
+		up()
 		// The wasm build goes to the user cache (keyed by source hash), not
 		// the data directory: a run without --data would otherwise rebuild
 		// it every time.
@@ -525,6 +624,11 @@ func (s *System) Close() error {
 	for _, c := range comps {
 		<-c.done
 	}
+	s.mu.Lock()
+	for _, sl := range s.shared {
+		sl.Close()
+	}
+	s.mu.Unlock()
 	if len(comps) > 0 {
 		s.log.Info("servers and updater stopped; closing the dev chain", "component", "local")
 	}

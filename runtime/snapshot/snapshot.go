@@ -38,13 +38,25 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
+	entries := db.Keyword.TableSize
+	// Two steps, each one pass over the data: say how far after each (the
+	// fields match db-gen's progress lines).
+	step := func(name string, done int, bytes int64, since time.Time) {
+		el := max(time.Since(since).Seconds(), 1e-9)
+		log.Info("hint-gen progress", "step", name, "steps_done", done, "steps_total", 2, "percent", 50*float64(done),
+			"entries", entries, "bytes", bytes, "bytes_per_s", float64(bytes)/el, "seconds", time.Since(start).Seconds(),
+			"epoch", db.Epoch, "block", db.BlockNumber)
+	}
+	step("read and verified the database", 1, int64(len(db.Entries)), start)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	wrote := time.Now()
 	m, err := Write(dataset.Dir(cfg.Out), db)
 	if err != nil {
 		return nil, err
 	}
+	step("wrote snapshot, manifest and head", 2, int64(m.Snapshot().Size), wrote)
 	log.Info("hint-gen wrote snapshot", "dir", cfg.Out, "epoch", m.Epoch, "block", m.BlockNumber,
 		"n", m.N, "w", m.W, "c", m.C, "snapshot", m.Snapshot().Name, "bytes", m.Snapshot().Size,
 		"seconds", time.Since(start).Seconds())

@@ -11,8 +11,9 @@ import (
 // txn records the previous content of every entry it changes, so that one
 // epoch's changes become xor records and a failed epoch rolls back.
 type txn struct {
-	t    *keyword.Table
-	orig map[uint64][keyword.EntrySize]byte
+	t        *keyword.Table
+	orig     map[uint64][keyword.EntrySize]byte
+	inserted uint64 // new entries (the table's occupancy grows by this)
 }
 
 func newTxn(t *keyword.Table) *txn {
@@ -47,6 +48,7 @@ func (x *txn) insert(tag, balance uint64) error {
 	if err != nil {
 		return err
 	}
+	x.inserted++
 	var empty [keyword.EntrySize]byte
 	for i, pos := range changed {
 		if i == 0 {
@@ -88,4 +90,5 @@ func (x *txn) rollback() {
 		copy(x.t.Entry(pos), was[:])
 	}
 	clear(x.orig)
+	x.inserted = 0
 }

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,6 +57,13 @@ type Config struct {
 	Logger    *slog.Logger    // nil: slog.Default()
 	OnPublish func(Published) // called after each epoch is on disk (from Run's goroutine)
 
+	// Metrics receives the updater's Prometheus metrics; nil: a fresh set.
+	// Pass one set to every Updater of a process that restarts it.
+	Metrics *Metrics
+	// MetricsAddr, when set, makes Run serve Metrics on GET /metrics there
+	// (e.g. "0.0.0.0:9090"), from before the state is loaded.
+	MetricsAddr string
+
 	// at is called at each step of publishing an epoch ("applied", "delta",
 	// "head", "snapshot"); tests kill the process there.
 	at func(epoch uint64, step string)
@@ -94,6 +102,9 @@ type Updater struct {
 	dir    dataset.Dir
 	params keyword.Params
 	table  *keyword.Table
+	m      *Metrics
+
+	occupied uint64 // occupied table entries, kept without a scan per block
 
 	epoch, snapshotEpoch uint64
 	block                blockRef
@@ -130,7 +141,10 @@ func New(cfg Config) (*Updater, error) {
 	if cfg.RegenerateLoad == 0 {
 		cfg.RegenerateLoad = 0.88
 	}
-	u := &Updater{cfg: cfg, log: cfg.Logger, dir: dataset.Dir(cfg.Dir), history: map[uint64]blockRef{}}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	u := &Updater{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, dir: dataset.Dir(cfg.Dir), history: map[uint64]blockRef{}}
 	if err := u.removeTemps(); err != nil {
 		return nil, err
 	}
@@ -209,12 +223,27 @@ func New(cfg Config) (*Updater, error) {
 			return nil, fmt.Errorf("updater: %w", err)
 		}
 	}
+	u.occupied = u.table.Occupied()
+	u.m.table(u.occupied, u.params.TableSize)
+	u.m.state(u.epoch, u.block.Number)
+	u.m.snapshotEvery.Set(float64(cfg.SnapshotEvery))
+	snapTime := time.Now()
+	if st, err := os.Stat(u.dir.ManifestPath()); err == nil {
+		snapTime = st.ModTime()
+	}
+	u.m.snapshot(u.snapshotEpoch, snapTime)
+	// The newest epoch was published when head.json was last written: a
+	// restart must not look like a stall (nor hide one).
+	if st, err := os.Stat(u.dir.HeadPath()); err == nil {
+		u.m.lastPublish.Set(float64(st.ModTime().UnixNano()) / 1e9)
+	}
 	msg := "updater: published the database as the first snapshot"
 	if u.resumed {
 		msg = "updater: resumed from the published files"
 	}
 	u.log.Info(msg, "dir", cfg.Dir, "epoch", u.epoch, "block", u.block.Number,
-		"snapshot_epoch", u.snapshotEpoch, "oldest_delta", u.oldest, "table_size", u.params.TableSize)
+		"snapshot_epoch", u.snapshotEpoch, "oldest_delta", u.oldest, "table_size", u.params.TableSize,
+		"table_load", float64(u.occupied)/float64(u.params.TableSize))
 	return u, nil
 }
 
@@ -251,8 +280,30 @@ func (u *Updater) head() dataset.Head {
 		BlockHash: dataset.Hash(u.block.Hash), SnapshotEpoch: u.snapshotEpoch, OldestDelta: u.oldest}
 }
 
-// Run loads the state from cfg.Dir and follows the chain until ctx ends.
+// Run loads the state from cfg.Dir and follows the chain until ctx ends,
+// serving its metrics on cfg.MetricsAddr if set.
 func Run(ctx context.Context, cfg Config) error {
+	if cfg.MetricsAddr != "" {
+		if cfg.Metrics == nil {
+			cfg.Metrics = NewMetrics()
+		}
+		if cfg.Logger == nil {
+			cfg.Logger = slog.Default()
+		}
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("updater: metrics cannot listen on %s: %w", cfg.MetricsAddr, err)
+		}
+		mctx, stop := context.WithCancel(ctx)
+		served := make(chan error, 1)
+		go func() { served <- ServeMetrics(mctx, ln, cfg.Metrics, cfg.Logger) }()
+		defer func() {
+			stop()
+			if err := <-served; err != nil {
+				cfg.Logger.Warn("updater: metrics listener", "err", err)
+			}
+		}()
+	}
 	u, err := New(cfg)
 	if err != nil {
 		return err
@@ -280,6 +331,7 @@ func (u *Updater) Run(ctx context.Context) error {
 		if errors.Is(err, ErrReorgTooDeep) || errors.Is(err, keyword.ErrTableFull) {
 			return err
 		}
+		u.m.followErrors.Inc()
 		u.log.Warn("updater: following the chain failed; retrying", "err", err, "in", backoff)
 		u.Close()
 		select {
@@ -329,10 +381,12 @@ func (u *Updater) follow(ctx context.Context) error {
 			return ctx.Err()
 		case err := <-subErr:
 			return fmt.Errorf("updater: newHeads subscription: %w", err)
-		case <-heads:
+		case h := <-heads:
 			received := time.Now()
+			u.m.sawHead(h.Number.Uint64(), received)
 			for len(heads) > 0 {
-				<-heads
+				h = <-heads
+				u.m.sawHead(h.Number.Uint64(), received)
 			}
 			if err := u.CatchUp(ctx, received); err != nil {
 				return err
@@ -357,13 +411,20 @@ func (u *Updater) CatchUp(ctx context.Context, received time.Time) error {
 	if err := u.maintain(ctx, received); err != nil {
 		return err
 	}
+	// The head, for the lag metrics: a long catch-up reads blocks by number
+	// and would otherwise not know how far it has to go.
+	if latest, err := u.ec.HeaderByNumber(ctx, nil); err == nil {
+		u.m.sawHead(latest.Number.Uint64(), received)
+	}
 	for ctx.Err() == nil {
+		began := time.Now()
 		next, err := u.ec.HeaderByNumber(ctx, new(big.Int).SetUint64(u.block.Number+1))
 		if errors.Is(err, ethereum.NotFound) {
 			latest, err := u.ec.HeaderByNumber(ctx, nil)
 			if err != nil {
 				return fmt.Errorf("updater: reading the head: %w", err)
 			}
+			u.m.sawHead(latest.Number.Uint64(), received)
 			if latest.Hash() == u.block.Hash {
 				return nil
 			}
@@ -375,6 +436,7 @@ func (u *Updater) CatchUp(ctx context.Context, received time.Time) error {
 		if err != nil {
 			return fmt.Errorf("updater: reading block %d: %w", u.block.Number+1, err)
 		}
+		u.m.sawBlock(next.Number.Uint64(), received)
 		if next.ParentHash != u.block.Hash {
 			if done, err := u.reorgProgress(ctx, received); err != nil || !done {
 				return err
@@ -408,7 +470,7 @@ func (u *Updater) CatchUp(ctx context.Context, received time.Time) error {
 			}
 			return err
 		}
-		if err := u.publish(ctx, x, next, received, false); err != nil {
+		if err := u.publish(ctx, x, next, received, began, false); err != nil {
 			return err
 		}
 	}
@@ -502,6 +564,7 @@ func (u *Updater) reorgProgress(ctx context.Context, received time.Time) (bool, 
 // first block of the new branch if there is one, and publishes all of it as
 // one correcting delta.
 func (u *Updater) reorg(ctx context.Context, received time.Time) error {
+	began := time.Now()
 	// Candidates: every epoch with a kept delta, and the snapshot's epoch
 	// (reverting to epoch e needs the deltas e+1 .. u.epoch).
 	ancestor, found := uint64(0), false
@@ -573,12 +636,13 @@ func (u *Updater) reorg(ctx context.Context, received time.Time) error {
 		u.log.Info("updater: reorg", "from_block", u.block.Number, "from_epoch", u.epoch, "ancestor_block", anc.Number,
 			"ancestor_epoch", ancestor, "to_block", target.Number)
 	}
-	return u.publish(ctx, x, target, received, true)
+	return u.publish(ctx, x, target, received, began, true)
 }
 
 // publish writes x as the next epoch's delta (the commit point), then
-// head.json, and every SnapshotEvery epochs a snapshot.
-func (u *Updater) publish(ctx context.Context, x *txn, hdr *types.Header, received time.Time, reorg bool) error {
+// head.json, and every SnapshotEvery epochs a snapshot. began is when work
+// on the block started (for the time-per-block histogram).
+func (u *Updater) publish(ctx context.Context, x *txn, hdr *types.Header, received, began time.Time, reorg bool) error {
 	u.step(u.epoch+1, "applied")
 	d := &dataset.Delta{
 		Epoch: u.epoch + 1, BlockNumber: hdr.Number.Uint64(),
@@ -587,6 +651,7 @@ func (u *Updater) publish(ctx context.Context, x *txn, hdr *types.Header, receiv
 	}
 	if err := u.dir.WriteDelta(d); err != nil {
 		x.rollback()
+		u.m.publishErrors.Inc()
 		return fmt.Errorf("updater: publishing epoch %d: %w", d.Epoch, err)
 	}
 	latency := time.Since(received)
@@ -596,9 +661,11 @@ func (u *Updater) publish(ctx context.Context, x *txn, hdr *types.Header, receiv
 	u.block = blockRef{d.BlockNumber, hdr.Hash()}
 	u.history[u.epoch] = u.block
 	if err := u.dir.WriteHead(ptr(u.head())); err != nil {
+		u.m.publishErrors.Inc()
 		return fmt.Errorf("updater: %w", err)
 	}
 	u.step(d.Epoch, "head")
+	u.published(d, x, reorg, latency, time.Since(began))
 	pub := Published{Delta: d, Reorg: reorg, Latency: latency}
 	if u.snapshotDue() && !u.regenerationDue() {
 		m, err := u.writeSnapshot()
@@ -617,6 +684,23 @@ func (u *Updater) publish(ctx context.Context, x *txn, hdr *types.Header, receiv
 		return u.maintain(ctx, received)
 	}
 	return nil
+}
+
+// published updates the metrics for an epoch now on disk.
+func (u *Updater) published(d *dataset.Delta, x *txn, reorg bool, latency, took time.Duration) {
+	if reorg {
+		u.occupied = u.table.Occupied() // a revert may have removed entries: count (rare)
+		u.m.reorgs.Inc()
+	} else {
+		u.occupied += x.inserted
+	}
+	u.m.table(u.occupied, u.params.TableSize)
+	u.m.epochs.Inc()
+	u.m.records.Add(float64(len(d.Records)))
+	u.m.blockDuration.Observe(took.Seconds())
+	u.m.publishLatency.Observe(latency.Seconds())
+	u.m.lastPublish.SetToCurrentTime()
+	u.m.state(u.epoch, u.block.Number)
 }
 
 func (u *Updater) snapshotDue() bool {
@@ -690,6 +774,7 @@ func (u *Updater) regenerate(ctx context.Context, hdr *types.Header, received ti
 		Keyword: table.Params(), Entries: table.Bytes()}
 	m, err := snapshot.Write(u.dir, db)
 	if err != nil {
+		u.m.publishErrors.Inc()
 		return fmt.Errorf("updater: %w", err)
 	}
 	u.step(epoch, "regenerated")
@@ -704,8 +789,16 @@ func (u *Updater) regenerate(ctx context.Context, hdr *types.Header, received ti
 		return err
 	}
 	if err := u.dir.WriteHead(ptr(u.head())); err != nil {
+		u.m.publishErrors.Inc()
 		return fmt.Errorf("updater: %w", err)
 	}
+	u.occupied = u.table.Occupied()
+	u.m.table(u.occupied, u.params.TableSize)
+	u.m.regenerations.Inc()
+	u.m.epochs.Inc()
+	u.m.lastPublish.SetToCurrentTime()
+	u.m.snapshot(epoch, time.Now())
+	u.m.state(u.epoch, u.block.Number)
 	u.log.Info("updater: regenerated the keyword table", "epoch", epoch, "block", u.block.Number,
 		"accounts", stored, "old_table_size", oldSize, "table_size", u.params.TableSize, "seconds", time.Since(start).Seconds())
 	if u.cfg.OnPublish != nil {
@@ -721,14 +814,17 @@ func (u *Updater) writeSnapshot() (*dataset.Manifest, error) {
 		Keyword: u.params, Entries: u.table.Bytes()}
 	m, err := snapshot.Write(u.dir, db)
 	if err != nil {
+		u.m.publishErrors.Inc()
 		return nil, fmt.Errorf("updater: %w", err)
 	}
+	u.m.snapshot(u.epoch, time.Now())
 	u.snapshotEpoch = u.epoch
 	u.step(u.epoch, "snapshot")
 	if err := u.prune(); err != nil {
 		return nil, err
 	}
 	if err := u.dir.WriteHead(ptr(u.head())); err != nil {
+		u.m.publishErrors.Inc()
 		return nil, fmt.Errorf("updater: %w", err)
 	}
 	u.log.Info("updater: snapshot", "epoch", m.Epoch, "block", m.BlockNumber, "oldest_delta", u.oldest)

@@ -51,6 +51,13 @@ func TestConfigErrors(t *testing.T) {
 			wantText: []string{"plinko:scaling.pirServer", "min 5 max 3"},
 		},
 		{
+			name: "runbook URL with a fragment",
+			edit: func(cfg map[string]string) {
+				cfg["plinko:monitoring"] = `{"enabled":true,"runbookUrl":"https://wiki.example/rb#top"}`
+			},
+			wantText: []string{"plinko:monitoring.runbookUrl", "without a #fragment"},
+		},
+		{
 			name: "shared data on block storage",
 			edit: func(cfg map[string]string) {
 				cfg["plinko:storage"] = `{"data":{"class":"vultr-block-storage","accessMode":"ReadWriteMany","sizeGb":20}}`
@@ -248,5 +255,22 @@ func TestExtraNodePools(t *testing.T) {
 	eq(t, "plugin", pool.PluginURL, vultr.PluginDownloadURL)
 	if !res.rec.find(t, "pulumi:providers:kubernetes", "kubernetes").dependsOn("KubernetesNodePools::pool-pir") {
 		t.Error("the kubernetes provider does not wait for the extra pool")
+	}
+}
+
+// A configured runbook base URL reaches every alert's runbook_url.
+func TestRunbookURL(t *testing.T) {
+	cfg := stackConfig(t, "dev")
+	cfg["plinko:monitoring"] = `{"enabled":true,"runbookUrl":"https://wiki.example/plinko/runbook"}`
+	res := run(t, "dev", cfg)
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	rule := res.rec.find(t, "kubernetes:monitoring.coreos.com/v1:PrometheusRule", "plinko-alerts")
+	first, _ := rule.at("spec.groups[0].rules[0].annotations").(map[string]any)
+	eq(t, "runbook_url", first["runbook_url"], "https://wiki.example/plinko/runbook#plinkoupdaterlagblocks")
+	// Without install the stack is someone else's: nothing waits for a release.
+	if len(res.rec.ofType(releaseT)) != 1 || rule.dependsOn("kube-prometheus-stack") {
+		t.Error("monitoring without install must not install or wait for kube-prometheus-stack")
 	}
 }

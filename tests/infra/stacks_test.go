@@ -78,6 +78,7 @@ func TestStacks(t *testing.T) {
 			t.Run("job ordering", func(t *testing.T) { checkOrdering(t, r) })
 			t.Run("ingress", func(t *testing.T) { checkIngress(t, r, want) })
 			t.Run("network policies", func(t *testing.T) { checkNetwork(t, r, want) })
+			t.Run("monitoring", func(t *testing.T) { checkMonitoring(t, r, want) })
 			t.Run("outputs", func(t *testing.T) { checkOutputs(t, res, want) })
 		})
 	}
@@ -249,8 +250,11 @@ func checkWorkloads(t *testing.T, r *recorder, w stackWant) {
 			eq(t, "devnet liveness", d.at(c+".livenessProbe.tcpSocket.port"), "rpc")
 			eq(t, "devnet readiness", d.at(c+".readinessProbe.tcpSocket.port"), "rpc")
 		case "updater":
-			// It serves no HTTP: the probe checks that it keeps publishing.
+			// It serves only /metrics: the probe checks that it keeps publishing.
 			exec := []any{"/usr/local/bin/plinko", "probe", "--dir", "/data/public", "--max-age", "4m0s"}
+			args, _ := d.at(c + ".args").([]any)
+			eq(t, "updater metrics flag", fmt.Sprint(args[len(args)-2:]), "[--metrics-addr 0.0.0.0:9090]")
+			eq(t, "updater metrics port", d.at(c+".ports[0]"), map[string]any{"name": "metrics", "containerPort": float64(9090), "protocol": "TCP"})
 			eq(t, "updater liveness", d.at(c+".livenessProbe.exec.command"), exec)
 			eq(t, "updater readiness", d.at(c+".readinessProbe.exec.command"), exec)
 			eq(t, "updater startup", d.at(c+".startupProbe.exec.command"), exec)
@@ -296,7 +300,7 @@ func checkWorkloads(t *testing.T, r *recorder, w stackWant) {
 	for _, s := range r.ofType("kubernetes:core/v1:Service") {
 		services = append(services, s.Name)
 	}
-	eq(t, "services", services, []string{"cdn", "devnet", "pir-server", "wallet"})
+	eq(t, "services", services, []string{"cdn", "devnet", "pir-server", "updater", "wallet"})
 }
 
 func checkScaling(t *testing.T, r *recorder, w stackWant) {
@@ -373,9 +377,6 @@ func checkIngress(t *testing.T, r *recorder, w stackWant) {
 	if w.monitoring {
 		wantReleases = append(wantReleases, "kube-prometheus-stack")
 		sort.Strings(wantReleases)
-		if n := len(r.ofType("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")); n != 2 {
-			t.Errorf("ServiceMonitors = %d, want 2 (pir-server, cdn)", n)
-		}
 	}
 	eq(t, "helm releases", releases, wantReleases)
 }
@@ -441,8 +442,8 @@ func checkNetwork(t *testing.T, r *recorder, w stackWant) {
 		"updater -> devnet:8546",
 	}
 	if w.monitoring {
-		for _, s := range []string{"cdn", "pir-server"} {
-			wantIn = append(wantIn, "ns/monitoring -> "+s+":8080")
+		for _, s := range []string{"cdn:8080", "pir-server:8080", "updater:9090"} {
+			wantIn = append(wantIn, "ns/monitoring -> "+s)
 		}
 	}
 	sort.Strings(wantIn)
@@ -470,5 +471,66 @@ func checkOutputs(t *testing.T, res result, w stackWant) {
 		if res.secret[k] {
 			t.Errorf("output %s is secret; it should be readable", k)
 		}
+	}
+}
+
+// checkMonitoring: with monitoring on, a ServiceMonitor per service with
+// /metrics, the PrometheusRule of infra/monitoring with runbook links, and
+// the dashboard ConfigMap for Grafana's sidecar; with it off, none of them.
+func checkMonitoring(t *testing.T, r *recorder, w stackWant) {
+	const (
+		smT   = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"
+		ruleT = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+		cmT   = "kubernetes:core/v1:ConfigMap"
+	)
+	var monitors []string
+	for _, sm := range r.ofType(smT) {
+		monitors = append(monitors, fmt.Sprint(sm.Name, ":", sm.at("spec.endpoints[0].port")))
+		eq(t, sm.Name+" release label", sm.at("metadata.labels.release"), "kube-prometheus-stack")
+		sel, _ := sm.at("spec.selector.matchLabels").(map[string]any)
+		eq(t, sm.Name+" selector", sel["app.kubernetes.io/name"], sm.Name)
+	}
+	if !w.monitoring {
+		eq(t, "service monitors", monitors, []string(nil))
+		eq(t, "prometheus rules", len(r.ofType(ruleT)), 0)
+		eq(t, "config maps", len(r.ofType(cmT)), 0)
+		return
+	}
+	eq(t, "service monitors", monitors, []string{"cdn:http", "pir-server:http", "updater:metrics"})
+	rule := r.find(t, ruleT, "plinko-alerts")
+	eq(t, "rule namespace", rule.at("metadata.namespace"), "plinko")
+	eq(t, "rule release label", rule.at("metadata.labels.release"), "kube-prometheus-stack")
+	if !rule.dependsOn("kube-prometheus-stack") {
+		t.Error("the PrometheusRule does not wait for the Prometheus stack (its CRDs)")
+	}
+	var alerts []string
+	groups, _ := rule.at("spec.groups").([]any)
+	for _, g := range groups {
+		for _, x := range g.(map[string]any)["rules"].([]any) {
+			a := x.(map[string]any)
+			alerts = append(alerts, a["alert"].(string))
+			ann := a["annotations"].(map[string]any)
+			want := "https://github.com/plinko-pir/plinko/blob/main/infra/RUNBOOK.md#" + strings.ToLower(a["alert"].(string))
+			eq(t, a["alert"].(string)+" runbook_url", ann["runbook_url"], want)
+			if a["expr"] == "" || a["labels"].(map[string]any)["severity"] == nil {
+				t.Errorf("rule %v lacks expr or severity", a)
+			}
+		}
+	}
+	sort.Strings(alerts)
+	eq(t, "alerts", alerts, []string{"PlinkoCdn5xx", "PlinkoJobFailed", "PlinkoLookupErrors", "PlinkoLookupLatencyP99",
+		"PlinkoPirServerEpochBehind", "PlinkoPodCrashLooping", "PlinkoSnapshotStale", "PlinkoUpdaterLagBlocks",
+		"PlinkoUpdaterLagSeconds", "PlinkoUpdaterStalled", "PlinkoVolumeFull"})
+	cm := r.find(t, cmT, "plinko-dashboard")
+	eq(t, "dashboard namespace", cm.at("metadata.namespace"), "monitoring")
+	eq(t, "dashboard sidecar label", cm.at("metadata.labels.grafana_dashboard"), "1")
+	var dash struct {
+		UID    string
+		Panels []any
+	}
+	data, _ := cm.at("data").(map[string]any)
+	body, _ := data["plinko.json"].(string)
+	if err := json.Unmarshal([]byte(body), &dash); err != nil || dash.UID != "plinko-slo" || len(dash.Panels) < 10 {
+		t.Errorf("dashboard JSON: uid %q, %d panels, %v", dash.UID, len(dash.Panels), err)
 	}
 }

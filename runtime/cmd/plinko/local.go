@@ -41,6 +41,7 @@ the published files survive restarts.`,
 	f.IntVar(&cfg.CDNPort, "cdn-port", local.DefaultCDNPort, "cdn port (-1: any free port)")
 	f.IntVar(&cfg.PIRPort, "pir-port", local.DefaultPIRPort, "pir-server port (-1: any free port)")
 	f.IntVar(&cfg.RPCPort, "rpc-port", local.DefaultRPCPort, "dev chain JSON-RPC port, WebSocket on the next one (-1: any free port)")
+	f.IntVar(&cfg.MetricsPort, "metrics-port", 0, "port of the updater's /metrics (default: any free port, logged at start)")
 	register(cmd)
 }
 

@@ -31,6 +31,7 @@ prunes deltas more than --retention epochs behind it.`,
 	f.Uint64Var(&cfg.Retention, "retention", 0, "deltas kept at or below the newest snapshot (default: --snapshot-every)")
 	f.DurationVar(&cfg.PollInterval, "poll", 0, "head polling interval without WebSocket (default 1s)")
 	f.IntVar(&cfg.Parallel, "parallel", 4, "eth_getBalance batches in flight")
+	f.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on GET /metrics at this address, e.g. 0.0.0.0:9090 (default: none)")
 	f.Float64Var(&cfg.RegenerateLoad, "regenerate-load", 0, "rebuild the keyword table from the chain when a due snapshot finds it above this load or an insert finds it full (default 0.88; negative: never, stop instead)")
 	register(cmd)
 }
