@@ -253,7 +253,7 @@ func checkWorkloads(t *testing.T, r *recorder, w stackWant) {
 			// It serves only /metrics: the probe checks that it keeps publishing.
 			exec := []any{"/usr/local/bin/plinko", "probe", "--dir", "/data/public", "--max-age", "4m0s"}
 			args, _ := d.at(c + ".args").([]any)
-			eq(t, "updater metrics flag", fmt.Sprint(args[len(args)-2:]), "[--metrics-addr 0.0.0.0:9090]")
+			eq(t, "updater metrics flag", fmt.Sprint(args[len(args)-3:len(args)-1]), "[--metrics-addr 0.0.0.0:9090]") // --log-format=json last
 			eq(t, "updater metrics port", d.at(c+".ports[0]"), map[string]any{"name": "metrics", "containerPort": float64(9090), "protocol": "TCP"})
 			eq(t, "updater liveness", d.at(c+".livenessProbe.exec.command"), exec)
 			eq(t, "updater readiness", d.at(c+".readinessProbe.exec.command"), exec)
