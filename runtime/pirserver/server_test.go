@@ -552,6 +552,16 @@ func TestCorruptDeltaRefused(t *testing.T) {
 	if code, msg, _ := httpDo(t, "GET", url2+"/readyz", nil); code != 503 || !strings.Contains(msg, "newest published 101") {
 		t.Errorf("readyz while stuck: %d %q", code, msg)
 	}
+	// A well-formed delta of another chain is refused the same way.
+	other := *d
+	other.ChainID = 5
+	if err := pub.dir.WriteDelta(&other); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if e, _ := s2.Current(); e.Epoch != firstEpoch {
+		t.Fatalf("delta of chain 5 applied to chain 1337: epoch %d", e.Epoch)
+	}
 	// Still answers, correctly, at the old epoch.
 	c := newTestClient(t, pub)
 	if e := c.check(url2, d.Records[0].Index); e != firstEpoch {
