@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/holiman/uint256"
+
 	"github.com/plinko-pir/plinko/runtime/plinko"
 )
 
@@ -70,14 +72,24 @@ type Config struct {
 	// (after it is hashed); plinko verify uses it to keep one entry. A client
 	// that keeps state leaves it nil.
 	SnapshotTee io.Writer
+	// ChainID is the chain the client accepts (EIP-155 id); a manifest,
+	// head or delta of another chain is ErrWrongChain. 0 pins the chain of
+	// the saved state, or else of the first manifest fetched (kept with the
+	// state from then on).
+	ChainID uint64
 }
 
 // Result is the outcome of one private lookup.
 type Result struct {
-	// Gwei is the balance; 0 when the address is not in the database.
-	Gwei uint64
-	// Found reports whether the address has an entry in the database.
+	// Wei is the balance, exactly as eth_getBalance gives it at Block; 0
+	// when the address has no entry.
+	Wei uint256.Int
+	// Found reports whether the address has an entry in the database. An
+	// account with any balance, 1 wei included, has one; one without an
+	// entry held nothing when its table was built and nothing since.
 	Found bool
+	// ChainID is the chain the database was read from.
+	ChainID uint64
 	// Epoch, Block and BlockHash name the database state the answer was
 	// computed on (the pir-server's epoch, to which the hints were brought).
 	Epoch     uint64
@@ -89,6 +101,8 @@ type Result struct {
 type Status struct {
 	// Synced is false until hints exist (first Sync, or state loaded).
 	Synced bool
+	// ChainID is the chain the hints are of (0 before any).
+	ChainID uint64
 	// Epoch, Block and BlockHash are the database state the hints are at.
 	Epoch     uint64
 	Block     uint64
@@ -118,6 +132,10 @@ var (
 	// ErrIncompatible: the published data uses a format or parameters this
 	// client does not support.
 	ErrIncompatible = errors.New("published data is incompatible with this client")
+	// ErrWrongChain: the deployment published a manifest, head or delta of
+	// another chain than the one the client is pinned to (Config.ChainID or
+	// its saved state). Nothing from it is used.
+	ErrWrongChain = errors.New("published data is of another chain")
 	// ErrServerBehind: the pir-server answered from an older epoch than the
 	// client's hints, twice.
 	ErrServerBehind = errors.New("pir-server is behind the client's epoch")

@@ -69,7 +69,7 @@ func BenchmarkClientLookup(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if !res.Found || res.Gwei != a.Balance {
+				if !res.Found || !res.Wei.Eq(&a.Balance) {
 					b.Fatal("wrong balance")
 				}
 			}

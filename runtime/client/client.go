@@ -32,9 +32,10 @@ type Client struct {
 	log   *slog.Logger
 	store Store
 
-	mu     sync.Mutex // serializes Sync and Lookup; guards s and loaded
-	s      *session   // nil until hints exist
-	loaded bool       // the Store was consulted
+	mu      sync.Mutex // serializes Sync and Lookup; guards s, loaded and chainID
+	s       *session   // nil until hints exist
+	loaded  bool       // the Store was consulted
+	chainID uint64     // the pinned chain; 0 until known
 
 	status     atomic.Pointer[Status]
 	progressMu sync.Mutex // serializes OnProgress calls
@@ -67,7 +68,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.PIR == "" {
 		return nil, errors.New("client: Config.PIR is required")
 	}
-	c := &Client{cfg: cfg, http: cfg.HTTP, rand: cfg.Rand, log: cfg.Logger, store: cfg.Store}
+	c := &Client{cfg: cfg, http: cfg.HTTP, rand: cfg.Rand, log: cfg.Logger, store: cfg.Store, chainID: cfg.ChainID}
 	if c.http == nil {
 		c.http = http.DefaultClient
 	}
@@ -104,6 +105,7 @@ func (c *Client) publish() {
 	if s := c.s; s != nil {
 		*st = Status{
 			Synced:      true,
+			ChainID:     s.man.ChainID,
 			Epoch:       s.epoch,
 			Block:       s.block,
 			BlockHash:   s.blockHash,
@@ -179,7 +181,24 @@ func (c *Client) fetchHead(ctx context.Context) (*dataset.Head, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing head: %w", err)
 	}
+	if err := c.checkChain("head.json", head.ChainID); err != nil {
+		return nil, err
+	}
 	return head, nil
+}
+
+// checkChain refuses published data of another chain than the pinned one,
+// pinning the first chain seen when nothing is pinned yet.
+func (c *Client) checkChain(what string, id uint64) error {
+	if c.chainID == 0 {
+		c.chainID = id
+		c.log.Info("pinned the chain of the deployment", "chain_id", id)
+		return nil
+	}
+	if id != c.chainID {
+		return fmt.Errorf("%s at %s is of chain %d, this client is pinned to chain %d: %w", what, c.cfg.CDN, id, c.chainID, ErrWrongChain)
+	}
+	return nil
 }
 
 // load reads the saved state once. State that fails to verify or no longer
@@ -208,6 +227,12 @@ func (c *Client) load(ctx context.Context) error {
 	if err != nil {
 		c.log.Warn("discarding saved client state", "err", err)
 		return nil
+	}
+	// The saved state pins its chain; a configured chain it contradicts
+	// means the deployment served another chain before: refuse, keep it.
+	if err := c.checkChain("the saved state", s.man.ChainID); err != nil {
+		c.loaded = false
+		return err
 	}
 	c.s = s
 	c.publish()
@@ -339,8 +364,14 @@ func (c *Client) fetchManifest(ctx context.Context) ([]byte, *dataset.Manifest, 
 		return nil, nil, fmt.Errorf("fetching manifest: %w", err)
 	}
 	man, err := dataset.DecodeManifest(raw)
+	if errors.Is(err, dataset.ErrFormatVersion) {
+		return nil, nil, fmt.Errorf("parsing manifest: %w: %w", err, ErrIncompatible)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("parsing manifest: %w", err)
+	}
+	if err := c.checkChain("manifest.json", man.ChainID); err != nil {
+		return nil, nil, err
 	}
 	return raw, man, nil
 }
@@ -468,6 +499,9 @@ func (c *Client) fetchDelta(ctx context.Context, epoch uint64) (*dataset.Delta, 
 	d, err := dataset.DecodeDelta(b)
 	if err != nil {
 		return nil, fmt.Errorf("delta for epoch %d: %w", epoch, err)
+	}
+	if err := c.checkChain(name, d.ChainID); err != nil {
+		return nil, err
 	}
 	if d.Epoch != epoch {
 		return nil, fmt.Errorf("delta file %s holds epoch %d", name, d.Epoch)

@@ -19,13 +19,12 @@ import (
 	"time"
 
 	"github.com/plinko-pir/plinko/runtime/dataset"
-	"github.com/plinko-pir/plinko/runtime/keyword"
 )
 
 const testAccounts = 3000
 
-func unknownAccount(r *rand.Rand) keyword.Account {
-	var a keyword.Account
+func unknownAccount(r *rand.Rand) account {
+	var a account
 	for j := range a.Address {
 		a.Address[j] = byte(r.Uint32())
 	}
@@ -419,6 +418,91 @@ func TestIncompatibleManifestRefused(t *testing.T) {
 	c := e.newClient(nil)
 	if err := c.Sync(context.Background()); !errors.Is(err, ErrIncompatible) {
 		t.Fatalf("sync with another layout: %v", err)
+	}
+}
+
+// TestOtherChainRefused: a client pinned to a chain (by Config.ChainID, by
+// the first manifest it saw, or by its saved state after a restart) refuses
+// a manifest, head or delta of another chain with ErrWrongChain, downloads
+// no snapshot for it and keeps its hints.
+func TestOtherChainRefused(t *testing.T) {
+	ctx := context.Background()
+	e := newTestEnv(t, 500)
+
+	// Configured: nothing of the deployment's chain is used.
+	c := e.newClientWith(Config{ChainID: 1})
+	if err := c.Sync(ctx); !errors.Is(err, ErrWrongChain) || !strings.Contains(err.Error(), "chain 31337") || !strings.Contains(err.Error(), "chain 1") {
+		t.Fatalf("client of chain 1, deployment of %d: %v", testChainID, err)
+	}
+	if _, err := c.Lookup(ctx, e.accounts[0].Address); !errors.Is(err, ErrWrongChain) {
+		t.Fatalf("lookup: %v", err)
+	}
+	if got := e.snapshotGets.Load(); got != 0 {
+		t.Fatalf("%d snapshots downloaded for another chain", got)
+	}
+
+	// A delta of another chain (head still of the right one).
+	store := NewDirStore(filepath.Join(t.TempDir(), "state"))
+	c1 := e.newClient(store)
+	e.checkLookup(c1, e.accounts[1], true)
+	if st := c1.Status(); st.ChainID != testChainID {
+		t.Fatalf("status chain %d", st.ChainID)
+	}
+	e.advance(10, 0, rand.New(rand.NewPCG(8, 8)))
+	d, err := e.dir.ReadDelta(e.epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := *d
+	d.ChainID = 5
+	if err := e.dir.WriteDelta(d); err != nil {
+		t.Fatal(err)
+	}
+	if err := c1.Sync(ctx); !errors.Is(err, ErrWrongChain) {
+		t.Fatalf("delta of chain 5: %v", err)
+	}
+	if err := e.dir.WriteDelta(&good); err != nil {
+		t.Fatal(err)
+	}
+	e.checkLookup(c1, e.accounts[2], true)
+
+	// The deployment switches chains: the running client and a restarted
+	// one (pinned by its saved state) refuse it.
+	man, err := e.dir.ReadManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	man.ChainID = 5
+	head, err := e.dir.ReadHead()
+	if err != nil {
+		t.Fatal(err)
+	}
+	head.ChainID = 5
+	if err := e.dir.WriteManifest(man); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.dir.WriteHead(head); err != nil {
+		t.Fatal(err)
+	}
+	before := e.snapshotGets.Load()
+	if err := c1.Sync(ctx); !errors.Is(err, ErrWrongChain) {
+		t.Fatalf("running client, manifest of chain 5: %v", err)
+	}
+	c2 := e.newClient(store)
+	if err := c2.Sync(ctx); !errors.Is(err, ErrWrongChain) {
+		t.Fatalf("restarted client, manifest of chain 5: %v", err)
+	}
+	if st := c2.Status(); !st.Synced || st.ChainID != testChainID {
+		t.Fatalf("restarted client lost its hints: %+v", st)
+	}
+	if got := e.snapshotGets.Load(); got != before {
+		t.Fatalf("snapshot of another chain downloaded")
+	}
+	// A client given the saved state but configured for another chain
+	// refuses the state too.
+	c3 := e.newClientWith(Config{Store: store, ChainID: 5})
+	if err := c3.Sync(ctx); !errors.Is(err, ErrWrongChain) || !strings.Contains(err.Error(), "saved state") {
+		t.Fatalf("state of chain %d, configured 5: %v", testChainID, err)
 	}
 }
 

@@ -9,7 +9,7 @@
 //
 //	c, err := client.New(client.Config{CDN: cdnURL, PIR: pirURL, Store: client.NewDirStore(dir)})
 //	err = c.Sync(ctx)                      // first time: stream snapshot, build hints; later: apply deltas
-//	res, err := c.Lookup(ctx, addr)        // res.Gwei, res.Found, res.Epoch, res.Block, res.BlockHash
+//	res, err := c.Lookup(ctx, addr)        // res.Wei (exact), res.Found, res.ChainID, res.Epoch, res.Block, res.BlockHash
 //	st := c.Status()                       // epoch, block, queries left
 //
 // What leaves the machine: GET requests for manifest.json, head.json, the

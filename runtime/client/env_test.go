@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/holiman/uint256"
+
 	"github.com/plinko-pir/plinko/runtime/cdn"
 	"github.com/plinko-pir/plinko/runtime/dataset"
 	"github.com/plinko-pir/plinko/runtime/keyword"
@@ -29,7 +31,7 @@ type testEnv struct {
 	kw       keyword.Params
 	params   plinko.Params
 	table    *keyword.Table
-	accounts []keyword.Account
+	accounts []account
 	epoch    uint64
 	block    uint64
 	hash     dataset.Hash
@@ -49,18 +51,54 @@ type testEnv struct {
 
 const testStartBlock = 100
 
+// testChainID is the chain the env's files name.
+const testChainID = 31337
+
+// account is one funded address of the env with its exact balance.
+type account struct {
+	Address [20]byte
+	Balance uint256.Int
+}
+
+// randomWei is a non-zero balance of any width an entry holds, a tenth of
+// them dust under 1 gwei.
+func randomWei(r *rand.Rand) uint256.Int {
+	if r.IntN(10) == 0 {
+		return *uint256.NewInt(r.Uint64N(1e9-1) + 1)
+	}
+	w := uint256.Int{r.Uint64(), r.Uint64() & (1<<32 - 1), 0, 0}
+	w.Rsh(&w, uint(r.IntN(keyword.BalanceBits)))
+	if w.IsZero() {
+		w.SetOne()
+	}
+	return w
+}
+
+func randomAccount(r *rand.Rand) account {
+	var a account
+	for j := range a.Address {
+		a.Address[j] = byte(r.Uint32())
+	}
+	a.Balance = randomWei(r)
+	return a
+}
+
+// keywordAccounts keys accounts by trie key, as db-gen does.
+func keywordAccounts(accs []account) []keyword.Account {
+	out := make([]keyword.Account, len(accs))
+	for i, a := range accs {
+		out[i] = keyword.Account{Key: keyword.KeyOf(a.Address), Balance: a.Balance}
+	}
+	return out
+}
+
 func newTestEnv(t testing.TB, accounts int) *testEnv {
 	t.Helper()
 	r := rand.New(rand.NewPCG(uint64(accounts), 7))
 	e := &testEnv{t: t, dir: dataset.Dir(t.TempDir()), epoch: testStartBlock, block: testStartBlock}
 	e.hash[0] = 1
 	for i := 0; i < accounts; i++ {
-		var a keyword.Account
-		for j := range a.Address {
-			a.Address[j] = byte(r.Uint32())
-		}
-		a.Balance = r.Uint64N(1e12) + 1
-		e.accounts = append(e.accounts, a)
+		e.accounts = append(e.accounts, randomAccount(r))
 	}
 	m, err := keyword.TableSizeFor(uint64(accounts), keyword.DefaultLoad)
 	if err != nil {
@@ -68,7 +106,7 @@ func newTestEnv(t testing.TB, accounts int) *testEnv {
 	}
 	e.kw = keyword.Params{TableSize: m}
 	e.kw.Seed[0] = 42
-	e.table, err = keyword.Build(e.kw, e.accounts)
+	e.table, err = keyword.Build(e.kw, keywordAccounts(e.accounts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +115,7 @@ func newTestEnv(t testing.TB, accounts int) *testEnv {
 		t.Fatal(err)
 	}
 	e.publishSnapshot()
-	if err := e.dir.WriteHead(&dataset.Head{FormatVersion: dataset.FormatVersion, Epoch: e.epoch, BlockNumber: e.block,
+	if err := e.dir.WriteHead(&dataset.Head{FormatVersion: dataset.FormatVersion, ChainID: testChainID, Epoch: e.epoch, BlockNumber: e.block,
 		BlockHash: e.hash, SnapshotEpoch: e.epoch, OldestDelta: e.epoch + 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +133,7 @@ func (e *testEnv) publishSnapshot() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	man := &dataset.Manifest{FormatVersion: dataset.FormatVersion, Epoch: e.epoch, BlockNumber: e.block, BlockHash: e.hash,
+	man := &dataset.Manifest{FormatVersion: dataset.FormatVersion, ChainID: testChainID, Epoch: e.epoch, BlockNumber: e.block, BlockHash: e.hash,
 		N: e.kw.TableSize, W: uint64(e.params.W), C: uint64(e.params.C), EntrySize: keyword.EntrySize,
 		Keyword: dataset.KeywordOf(e.kw), Files: []dataset.File{f}}
 	if err := e.dir.WriteManifest(man); err != nil {
@@ -192,26 +230,26 @@ func (e *testEnv) advance(changes, inserts int, r *rand.Rand) {
 	before := bytes.Clone(e.table.Bytes())
 	for i := 0; i < changes; i++ {
 		a := &e.accounts[r.IntN(len(e.accounts))]
-		a.Balance = r.Uint64N(1e12) + 1
-		pos, ok := e.table.Find(keyword.Tag(e.kw.Seed, a.Address))
+		a.Balance = randomWei(r)
+		tag, _ := e.kw.Locate(a.Address)
+		pos, ok := e.table.Find(tag)
 		if !ok {
 			t.Fatal("account missing from table")
 		}
-		e.table.SetBalance(pos, a.Balance)
+		if err := e.table.SetBalance(pos, &a.Balance); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for i := 0; i < inserts; i++ {
-		var a keyword.Account
-		for j := range a.Address {
-			a.Address[j] = byte(r.Uint32())
-		}
-		a.Balance = r.Uint64N(1e12) + 1
-		if _, err := e.table.Insert(keyword.Tag(e.kw.Seed, a.Address), a.Balance); err != nil {
+		a := randomAccount(r)
+		tag, _ := e.kw.Locate(a.Address)
+		if _, err := e.table.Insert(tag, &a.Balance); err != nil {
 			t.Fatal(err)
 		}
 		e.accounts = append(e.accounts, a)
 	}
 	after := e.table.Bytes()
-	d := &dataset.Delta{Epoch: e.epoch + 1, BlockNumber: e.block + 1, ParentHash: e.hash, EntrySize: keyword.EntrySize}
+	d := &dataset.Delta{ChainID: testChainID, Epoch: e.epoch + 1, BlockNumber: e.block + 1, ParentHash: e.hash, EntrySize: keyword.EntrySize}
 	d.BlockHash[0], d.BlockHash[1] = 2, byte(d.Epoch)
 	for i := uint64(0); i < e.kw.TableSize; i++ {
 		x := make([]byte, keyword.EntrySize)
@@ -249,7 +287,7 @@ func (e *testEnv) advance(changes, inserts int, r *rand.Rand) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.dir.WriteHead(&dataset.Head{FormatVersion: dataset.FormatVersion, Epoch: e.epoch, BlockNumber: e.block,
+	if err := e.dir.WriteHead(&dataset.Head{FormatVersion: dataset.FormatVersion, ChainID: testChainID, Epoch: e.epoch, BlockNumber: e.block,
 		BlockHash: e.hash, SnapshotEpoch: man.Epoch, OldestDelta: oldest}); err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +307,7 @@ func (e *testEnv) prune() {
 			t.Fatal(err)
 		}
 	}
-	if err := e.dir.WriteHead(&dataset.Head{FormatVersion: dataset.FormatVersion, Epoch: e.epoch, BlockNumber: e.block,
+	if err := e.dir.WriteHead(&dataset.Head{FormatVersion: dataset.FormatVersion, ChainID: testChainID, Epoch: e.epoch, BlockNumber: e.block,
 		BlockHash: e.hash, SnapshotEpoch: e.epoch, OldestDelta: e.epoch + 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -287,12 +325,7 @@ func (e *testEnv) relayoutAt(accounts int, next bool) {
 	r := rand.New(rand.NewPCG(uint64(accounts), 99))
 	e.accounts = e.accounts[:0]
 	for i := 0; i < accounts; i++ {
-		var a keyword.Account
-		for j := range a.Address {
-			a.Address[j] = byte(r.Uint32())
-		}
-		a.Balance = r.Uint64N(1e12) + 1
-		e.accounts = append(e.accounts, a)
+		e.accounts = append(e.accounts, randomAccount(r))
 	}
 	m, err := keyword.TableSizeFor(uint64(accounts), keyword.DefaultLoad)
 	if err != nil {
@@ -300,7 +333,7 @@ func (e *testEnv) relayoutAt(accounts int, next bool) {
 	}
 	kw := keyword.Params{TableSize: m}
 	kw.Seed[0] = 43
-	table, err := keyword.Build(kw, e.accounts)
+	table, err := keyword.Build(kw, keywordAccounts(e.accounts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +384,7 @@ func (e *testEnv) newClientWith(cfg Config) *Client {
 }
 
 // checkLookup looks a up and compares with the env's truth at its epoch.
-func (e *testEnv) checkLookup(c *Client, a keyword.Account, wantFound bool) Result {
+func (e *testEnv) checkLookup(c *Client, a account, wantFound bool) Result {
 	e.t.Helper()
 	res, err := c.Lookup(context.Background(), a.Address)
 	if err != nil {
@@ -363,8 +396,8 @@ func (e *testEnv) checkLookup(c *Client, a keyword.Account, wantFound bool) Resu
 	if res.Epoch != ep {
 		e.t.Fatalf("answer epoch %d, server at %d", res.Epoch, ep)
 	}
-	if res.Found != wantFound || (wantFound && res.Gwei != a.Balance) || (!wantFound && res.Gwei != 0) {
-		e.t.Fatalf("lookup = found %v, %d gwei; want found %v, %d gwei", res.Found, res.Gwei, wantFound, a.Balance)
+	if res.Found != wantFound || (wantFound && !res.Wei.Eq(&a.Balance)) || (!wantFound && !res.Wei.IsZero()) || res.ChainID != testChainID {
+		e.t.Fatalf("lookup = found %v, %s wei, chain %d; want found %v, %s wei", res.Found, res.Wei.Dec(), res.ChainID, wantFound, a.Balance.Dec())
 	}
 	return res
 }

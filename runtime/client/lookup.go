@@ -34,7 +34,7 @@ func (c *Client) Lookup(ctx context.Context, addr [20]byte) (Result, error) {
 	}
 	// Positions depend on the keyword parameters, which change when the
 	// hints are rebuilt for a new layout: recompute them for every attempt.
-	var tag uint64
+	var tag keyword.Tag
 	entries, res, err := c.queryIndices(ctx, func(s *session) ([]uint64, error) {
 		t, pos := s.kw.Locate(addr)
 		tag = t
@@ -43,7 +43,7 @@ func (c *Client) Lookup(ctx context.Context, addr [20]byte) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	res.Gwei, res.Found = keyword.Match(tag, [keyword.Ways][]byte(entries))
+	res.Wei, res.Found = keyword.Match(tag, [keyword.Ways][]byte(entries))
 	return res, nil
 }
 
@@ -288,5 +288,5 @@ func (c *Client) queryOnce(ctx context.Context, positions positionsFunc) ([][]by
 	if err := c.save(ctx); err != nil {
 		return nil, Result{}, err
 	}
-	return entries, Result{Epoch: s.epoch, Block: s.block, BlockHash: s.blockHash}, nil
+	return entries, Result{ChainID: s.man.ChainID, Epoch: s.epoch, Block: s.block, BlockHash: s.blockHash}, nil
 }

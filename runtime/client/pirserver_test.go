@@ -32,14 +32,14 @@ func TestAgainstPIRServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !res.Found || res.Gwei != a.Balance || res.Epoch != d.Epoch || res.Block != d.Block {
-				t.Fatalf("round %d: %+v, want %d gwei at epoch %d", round, res, a.Balance, d.Epoch)
+			if !res.Found || !res.Wei.Eq(&a.Wei) || res.Epoch != d.Epoch || res.Block != d.Block || res.ChainID != clienttest.ChainID {
+				t.Fatalf("round %d: %+v, want %s wei at epoch %d", round, res, a.Wei.Dec(), d.Epoch)
 			}
 		}
 	}
 	var unknown [20]byte
 	unknown[5] = 1
-	if res, err := c.Lookup(ctx, unknown); err != nil || res.Found || res.Gwei != 0 {
+	if res, err := c.Lookup(ctx, unknown); err != nil || res.Found || !res.Wei.IsZero() {
 		t.Fatalf("unknown address: %+v, %v", res, err)
 	}
 }

@@ -161,7 +161,7 @@ func TestTamperingServerRefused(t *testing.T) {
 	ctx := context.Background()
 	d, px, c := proxiedClient(t, 600)
 	r := rand.New(rand.NewPCG(3, 4))
-	lookup := func() (keyword.Account, Result, error) {
+	lookup := func() (clienttest.Account, Result, error) {
 		a := d.Accounts[r.IntN(len(d.Accounts))]
 		res, err := c.Lookup(ctx, a.Address)
 		return a, res, err
@@ -196,8 +196,8 @@ func TestTamperingServerRefused(t *testing.T) {
 			refused++
 		case err != nil:
 			t.Fatal(err)
-		case !res.Found || res.Gwei != a.Balance:
-			t.Fatalf("wrong balance after refusals: %+v, want %d", res, a.Balance)
+		case !res.Found || !res.Wei.Eq(&a.Wei):
+			t.Fatalf("wrong balance after refusals: %+v, want %s", res, a.Wei.Dec())
 		}
 	}
 	// Each refusal leaves owed replacements that the next lookup repairs
@@ -229,7 +229,7 @@ func TestLostAnswerRepaired(t *testing.T) {
 		t.Fatal("a lost answer left nothing owed")
 	}
 	res, err := c.Lookup(ctx, b.Address)
-	if err != nil || !res.Found || res.Gwei != b.Balance {
+	if err != nil || !res.Found || !res.Wei.Eq(&b.Wei) {
 		t.Fatalf("lookup after the lost answer: %+v, %v", res, err)
 	}
 	if owed := c.s.pl.Owed(); len(owed) != 0 {

@@ -3,17 +3,21 @@ package dataset
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/holiman/uint256"
 
 	"github.com/plinko-pir/plinko/runtime/keyword"
 )
 
 func sampleDelta() *Delta {
-	d := &Delta{Epoch: 101, BlockNumber: 100, EntrySize: 16}
-	d.BlockHash[0], d.ParentHash[31] = 0xaa, 0xbb
+	d := &Delta{ChainID: 1337, Epoch: 101, BlockNumber: 100, EntrySize: 16}
+	d.BlockHash[0], d.ParentHash[31], d.StateRoot[5] = 0xaa, 0xbb, 0xcc
 	for i := range 5 {
 		x := bytes.Repeat([]byte{byte(i + 1)}, 16)
 		d.Records = append(d.Records, Record{Index: uint64(i * 7), XOR: x})
@@ -23,16 +27,16 @@ func sampleDelta() *Delta {
 
 func sampleManifest() *Manifest {
 	return &Manifest{
-		FormatVersion: FormatVersion, Epoch: 7, BlockNumber: 7, BlockHash: Hash{1},
-		N: 192, W: 16, C: 12, EntrySize: 16,
+		FormatVersion: FormatVersion, ChainID: 1337, Epoch: 7, BlockNumber: 7, BlockHash: Hash{1}, StateRoot: Hash{8},
+		N: 192, W: 16, C: 12, EntrySize: keyword.EntrySize,
 		Keyword: KeywordOf(keyword.Params{Seed: [32]byte{9}, TableSize: 192}),
-		Files: []File{{Role: RoleSnapshot, Name: "snapshot-x.bin", Size: 192 * 16,
+		Files: []File{{Role: RoleSnapshot, Name: "snapshot-x.bin", Size: 192 * keyword.EntrySize,
 			SHA256: "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"}},
 	}
 }
 
 func sampleHead() *Head {
-	return &Head{FormatVersion: FormatVersion, Epoch: 9, BlockNumber: 9, BlockHash: Hash{2}, SnapshotEpoch: 7, OldestDelta: 3}
+	return &Head{FormatVersion: FormatVersion, ChainID: 1337, Epoch: 9, BlockNumber: 9, BlockHash: Hash{2}, SnapshotEpoch: 7, OldestDelta: 3}
 }
 
 func TestDeltaRoundTripAndApply(t *testing.T) {
@@ -46,7 +50,8 @@ func TestDeltaRoundTripAndApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	b2, _ := got.MarshalBinary()
-	if !bytes.Equal(b, b2) || got.Epoch != 101 || got.ParentHash != d.ParentHash || len(got.Records) != 5 {
+	if !bytes.Equal(b, b2) || got.ChainID != 1337 || got.Epoch != 101 || got.BlockNumber != 100 || got.BlockHash != d.BlockHash ||
+		got.ParentHash != d.ParentHash || got.StateRoot != d.StateRoot || len(got.Records) != 5 {
 		t.Fatal("delta round trip changed it")
 	}
 	db := make([]byte, 29*16)
@@ -75,8 +80,9 @@ func TestDeltaRejectsCorruption(t *testing.T) {
 	for i := range b {
 		c := bytes.Clone(b)
 		c[i] ^= 0x10
-		if _, err := DecodeDelta(c); !errors.Is(err, ErrCorrupt) {
-			t.Fatalf("flipped byte %d accepted", i)
+		_, err := DecodeDelta(c)
+		if version := i >= 4 && i < 8; !errors.Is(err, ErrCorrupt) && !(version && errors.Is(err, ErrFormatVersion)) {
+			t.Fatalf("flipped byte %d accepted: %v", i, err)
 		}
 	}
 	if _, err := DecodeDelta(append(bytes.Clone(b), 0)); !errors.Is(err, ErrCorrupt) {
@@ -109,14 +115,15 @@ func TestManifestAndHead(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := DecodeManifest(b)
-	if err != nil || got.Snapshot().Name != "snapshot-x.bin" || got.BlockHash != m.BlockHash {
+	if err != nil || got.ChainID != 1337 || got.StateRoot != m.StateRoot || got.Snapshot().Name != "snapshot-x.bin" || got.BlockHash != m.BlockHash {
 		t.Fatalf("manifest round trip: %v", err)
 	}
 	if p, err := got.Keyword.Params(); err != nil || p.Seed[0] != 9 {
 		t.Fatalf("keyword params: %v", err)
 	}
 	bad := []func(m *Manifest){
-		func(m *Manifest) { m.FormatVersion = 2 },
+		func(m *Manifest) { m.FormatVersion = 1 },
+		func(m *Manifest) { m.ChainID = 0 },
 		func(m *Manifest) { m.W = 1 },
 		func(m *Manifest) { m.N = 0 },
 		func(m *Manifest) { m.EntrySize = 8 },
@@ -153,6 +160,11 @@ func TestManifestAndHead(t *testing.T) {
 	if _, err := h.Encode(); err == nil {
 		t.Fatal("head with snapshot after epoch accepted")
 	}
+	h = sampleHead()
+	h.ChainID = 0
+	if _, err := h.Encode(); err == nil {
+		t.Fatal("head without chain id accepted")
+	}
 	if _, err := DecodeHead(hb[:len(hb)-3]); !errors.Is(err, ErrCorrupt) {
 		t.Fatal("truncated head accepted")
 	}
@@ -162,14 +174,17 @@ func TestDatabaseFile(t *testing.T) {
 	dir := t.TempDir()
 	p := keyword.Params{Seed: [32]byte{3}, TableSize: keyword.MinTableSize}
 	tab, _ := keyword.NewTable(p)
-	tab.Insert(12345, 6789)
-	db := &Database{Epoch: 5, BlockNumber: 5, BlockHash: Hash{4}, Keyword: p, Entries: tab.Bytes()}
+	if _, err := tab.Insert(keyword.Tag{1, 2, 3}, uint256.NewInt(6789)); err != nil {
+		t.Fatal(err)
+	}
+	db := &Database{ChainID: 1337, Epoch: 5, BlockNumber: 5, BlockHash: Hash{4}, StateRoot: Hash{6}, Keyword: p, Entries: tab.Bytes()}
 	path := filepath.Join(dir, "db.bin")
 	if err := WriteDatabase(path, db); err != nil {
 		t.Fatal(err)
 	}
 	got, err := ReadDatabase(path)
-	if err != nil || got.Epoch != 5 || got.Keyword != p || !bytes.Equal(got.Entries, db.Entries) {
+	if err != nil || got.ChainID != 1337 || got.Epoch != 5 || got.BlockHash != db.BlockHash || got.StateRoot != db.StateRoot ||
+		got.Keyword != p || !bytes.Equal(got.Entries, db.Entries) {
 		t.Fatalf("database round trip: %v", err)
 	}
 	raw, _ := os.ReadFile(path)
@@ -199,7 +214,7 @@ func TestDirLayout(t *testing.T) {
 	}
 	m := sampleManifest()
 	m.N, m.W, m.C = keyword.MinTableSize, 16, 12
-	f2, err := d.WriteSnapshot(make([]byte, 16*192), 0)
+	f2, err := d.WriteSnapshot(make([]byte, keyword.EntrySize*192), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,14 +226,14 @@ func TestDirLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snap, err := d.ReadSnapshot(got); err != nil || len(snap) != 16*192 {
+	if snap, err := d.ReadSnapshot(got); err != nil || len(snap) != keyword.EntrySize*192 {
 		t.Fatalf("snapshot: %v", err)
 	}
-	os.WriteFile(d.Path(f2.Name), make([]byte, 16*192-1), 0o644)
+	os.WriteFile(d.Path(f2.Name), make([]byte, keyword.EntrySize*192-1), 0o644)
 	if _, err := d.ReadSnapshot(got); !errors.Is(err, ErrCorrupt) {
 		t.Fatal("truncated snapshot accepted")
 	}
-	os.WriteFile(d.Path(f2.Name), bytes.Repeat([]byte{1}, 16*192), 0o644)
+	os.WriteFile(d.Path(f2.Name), bytes.Repeat([]byte{1}, keyword.EntrySize*192), 0o644)
 	if _, err := d.ReadSnapshot(got); !errors.Is(err, ErrCorrupt) {
 		t.Fatal("altered snapshot accepted")
 	}
@@ -252,7 +267,7 @@ func FuzzDecodeDelta(f *testing.F) {
 	b, _ := sampleDelta().MarshalBinary()
 	f.Add(b)
 	f.Add(b[:deltaHeaderSize+3])
-	empty, _ := (&Delta{Epoch: 1, EntrySize: 16}).MarshalBinary()
+	empty, _ := (&Delta{ChainID: 1, Epoch: 1, EntrySize: 16}).MarshalBinary()
 	f.Add(empty)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := DecodeDelta(data)
@@ -262,6 +277,66 @@ func FuzzDecodeDelta(f *testing.F) {
 		again, err := d.MarshalBinary()
 		if err != nil || !bytes.Equal(again, data) {
 			t.Fatalf("accepted delta does not re-encode identically: %v", err)
+		}
+	})
+}
+
+// TestOldFormatsRefused: files of format version 1 (gwei entries, no chain
+// id) are refused with ErrFormatVersion and a message that says what to do,
+// not as corrupt.
+func TestOldFormatsRefused(t *testing.T) {
+	v1Manifest := `{"format_version": 1, "epoch": 7, "block_number": 7, "block_hash": "0x` + strings.Repeat("00", 32) +
+		`", "n": 192, "w": 16, "c": 12, "entry_size": 16, "keyword": {"scheme": "cuckoo3-sha256-v1", "seed": "` + strings.Repeat("00", 32) +
+		`", "table_size": 192}, "files": []}`
+	v1Head := `{"format_version": 1, "epoch": 9, "block_number": 9, "block_hash": "0x` + strings.Repeat("00", 32) + `", "snapshot_epoch": 7, "oldest_delta": 3}`
+	v1Delta := make([]byte, 4+4+8+8+32+32+4+8+32)
+	copy(v1Delta, "PKDL")
+	binary.LittleEndian.PutUint32(v1Delta[4:], 1)
+	v1DB := make([]byte, 4+4+8+8+32+32+8+4+192*16+32)
+	copy(v1DB, "PKDB")
+	binary.LittleEndian.PutUint32(v1DB[4:], 1)
+	path := filepath.Join(t.TempDir(), "db.bin")
+	if err := os.WriteFile(path, v1DB, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errM := DecodeManifest([]byte(v1Manifest))
+	_, errH := DecodeHead([]byte(v1Head))
+	_, errD := DecodeDelta(v1Delta)
+	_, errB := ReadDatabase(path)
+	for what, err := range map[string]error{"manifest": errM, "head": errH, "delta": errD, "database": errB} {
+		if !errors.Is(err, ErrFormatVersion) || errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "format version 1") ||
+			!strings.Contains(err.Error(), "regenerate") {
+			t.Errorf("v1 %s: %v", what, err)
+		}
+	}
+}
+
+// FuzzDecodeDatabase: any bytes either decode to a database that writes
+// back to the same bytes, or are refused with an error (never a crash or a
+// huge allocation before the size check).
+func FuzzDecodeDatabase(f *testing.F) {
+	p := keyword.Params{Seed: [32]byte{3}, TableSize: keyword.MinTableSize}
+	tab, _ := keyword.NewTable(p)
+	tab.Insert(keyword.Tag{9}, uint256.NewInt(1))
+	path := filepath.Join(f.TempDir(), "db.bin")
+	if err := WriteDatabase(path, &Database{ChainID: 1, Epoch: 2, BlockNumber: 2, Keyword: p, Entries: tab.Bytes()}); err != nil {
+		f.Fatal(err)
+	}
+	raw, _ := os.ReadFile(path)
+	f.Add(raw)
+	f.Add(raw[:databaseHeaderSize])
+	f.Add([]byte("PKDB\x01\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		db, err := decodeDatabase(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			return
+		}
+		out := filepath.Join(t.TempDir(), "db.bin")
+		if err := WriteDatabase(out, db); err != nil {
+			t.Fatalf("accepted database does not write: %v", err)
+		}
+		if again, _ := os.ReadFile(out); !bytes.Equal(again, data) {
+			t.Fatal("accepted database does not write back identically")
 		}
 	})
 }

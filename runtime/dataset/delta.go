@@ -13,10 +13,12 @@ import (
 //
 //	magic        4  "PKDL"
 //	version      4  uint32 = FormatVersion
+//	chain id     8  EIP-155 chain id
 //	epoch        8  the epoch this delta produces (previous epoch + 1)
 //	block number 8  block whose state the database holds after applying
 //	block hash   32
 //	parent hash  32 that block's parent
+//	state root   32 that block's state root
 //	entry size   4  uint32
 //	record count 8  at most MaxDeltaRecords
 //	records         count * (index uint64, xor [entry size]byte), indices
@@ -24,7 +26,7 @@ import (
 //	sha256       32 of every byte before it
 const (
 	deltaMagic      = "PKDL"
-	deltaHeaderSize = 4 + 4 + 8 + 8 + 32 + 32 + 4 + 8
+	deltaHeaderSize = 4 + 4 + 8 + 8 + 8 + 32 + 32 + 32 + 4 + 8
 	// MaxDeltaRecords bounds one delta (a reorg delta merges several blocks).
 	MaxDeltaRecords = 1 << 24
 	// MaxEntrySize bounds the entry size a decoder accepts.
@@ -33,10 +35,12 @@ const (
 
 // Delta moves a database from epoch-1 to epoch: entry Index is xored with XOR.
 type Delta struct {
+	ChainID     uint64
 	Epoch       uint64
 	BlockNumber uint64
 	BlockHash   Hash
 	ParentHash  Hash
+	StateRoot   Hash
 	EntrySize   int
 	Records     []Record
 }
@@ -56,12 +60,14 @@ func (d *Delta) MarshalBinary() ([]byte, error) {
 	buf := make([]byte, deltaHeaderSize, deltaHeaderSize+len(d.Records)*(8+d.EntrySize)+sha256.Size)
 	copy(buf, deltaMagic)
 	binary.LittleEndian.PutUint32(buf[4:], FormatVersion)
-	binary.LittleEndian.PutUint64(buf[8:], d.Epoch)
-	binary.LittleEndian.PutUint64(buf[16:], d.BlockNumber)
-	copy(buf[24:], d.BlockHash[:])
-	copy(buf[56:], d.ParentHash[:])
-	binary.LittleEndian.PutUint32(buf[88:], uint32(d.EntrySize))
-	binary.LittleEndian.PutUint64(buf[92:], uint64(len(d.Records)))
+	binary.LittleEndian.PutUint64(buf[8:], d.ChainID)
+	binary.LittleEndian.PutUint64(buf[16:], d.Epoch)
+	binary.LittleEndian.PutUint64(buf[24:], d.BlockNumber)
+	copy(buf[32:], d.BlockHash[:])
+	copy(buf[64:], d.ParentHash[:])
+	copy(buf[96:], d.StateRoot[:])
+	binary.LittleEndian.PutUint32(buf[128:], uint32(d.EntrySize))
+	binary.LittleEndian.PutUint64(buf[132:], uint64(len(d.Records)))
 	for _, r := range d.Records {
 		buf = binary.LittleEndian.AppendUint64(buf, r.Index)
 		buf = append(buf, r.XOR...)
@@ -80,6 +86,9 @@ func (d *Delta) check() error {
 	if d.Epoch == 0 {
 		return fmt.Errorf("dataset: delta epoch 0")
 	}
+	if d.ChainID == 0 {
+		return fmt.Errorf("dataset: delta names no chain id")
+	}
 	for i, r := range d.Records {
 		if len(r.XOR) != d.EntrySize {
 			return fmt.Errorf("dataset: delta record %d has %d bytes, want %d", i, len(r.XOR), d.EntrySize)
@@ -97,17 +106,18 @@ func (d *Delta) check() error {
 // DecodeDelta parses and verifies a delta file. Truncated, extended or
 // altered data is refused with ErrCorrupt.
 func DecodeDelta(data []byte) (*Delta, error) {
-	if len(data) < deltaHeaderSize+sha256.Size {
-		return nil, fmt.Errorf("%w: delta has %d bytes, shorter than its header", ErrCorrupt, len(data))
-	}
-	if string(data[:4]) != deltaMagic {
+	// Magic and version first: an older delta is shorter than this header.
+	if len(data) < 8 || string(data[:4]) != deltaMagic {
 		return nil, fmt.Errorf("%w: not a delta file", ErrCorrupt)
 	}
 	if v := binary.LittleEndian.Uint32(data[4:]); v != FormatVersion {
-		return nil, fmt.Errorf("%w: delta version %d, want %d", ErrCorrupt, v, FormatVersion)
+		return nil, versionError("delta", uint64(v))
 	}
-	es := binary.LittleEndian.Uint32(data[88:])
-	count := binary.LittleEndian.Uint64(data[92:])
+	if len(data) < deltaHeaderSize+sha256.Size {
+		return nil, fmt.Errorf("%w: delta has %d bytes, shorter than its header", ErrCorrupt, len(data))
+	}
+	es := binary.LittleEndian.Uint32(data[128:])
+	count := binary.LittleEndian.Uint64(data[132:])
 	if es == 0 || es > MaxEntrySize || count > MaxDeltaRecords {
 		return nil, fmt.Errorf("%w: delta entry size %d or record count %d out of range", ErrCorrupt, es, count)
 	}
@@ -120,13 +130,15 @@ func DecodeDelta(data []byte) (*Delta, error) {
 		return nil, fmt.Errorf("%w: delta sha256 mismatch", ErrCorrupt)
 	}
 	d := &Delta{
-		Epoch:       binary.LittleEndian.Uint64(data[8:]),
-		BlockNumber: binary.LittleEndian.Uint64(data[16:]),
+		ChainID:     binary.LittleEndian.Uint64(data[8:]),
+		Epoch:       binary.LittleEndian.Uint64(data[16:]),
+		BlockNumber: binary.LittleEndian.Uint64(data[24:]),
 		EntrySize:   int(es),
 		Records:     make([]Record, count),
 	}
-	copy(d.BlockHash[:], data[24:56])
-	copy(d.ParentHash[:], data[56:88])
+	copy(d.BlockHash[:], data[32:64])
+	copy(d.ParentHash[:], data[64:96])
+	copy(d.StateRoot[:], data[96:128])
 	xors := bytes.Clone(data[deltaHeaderSize:end])
 	off := 0
 	for i := range d.Records {

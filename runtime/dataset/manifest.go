@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/bits"
@@ -20,8 +21,19 @@ import (
 )
 
 // FormatVersion is the version of manifest.json, head.json, the database and
-// delta files written by this package.
-const FormatVersion = 1
+// delta files written by this package. Version 2: entries hold exact wei
+// (keyword scheme v2) and every file names its chain id and state root.
+const FormatVersion = 2
+
+// ErrFormatVersion means a file was written by another format version: it is
+// not damaged, but this binary cannot read it; the dataset must be
+// regenerated (db-gen, hint-gen) by this version.
+var ErrFormatVersion = errors.New("dataset: file of another format version")
+
+func versionError(what string, v uint64) error {
+	return fmt.Errorf("%w: %s has format version %d, this plinko reads only version %d (exact-wei entries, chain id); regenerate the dataset with this version's db-gen and hint-gen (plinko local does it on start)",
+		ErrFormatVersion, what, v, FormatVersion)
+}
 
 // MaxJSONSize bounds manifest.json and head.json.
 const MaxJSONSize = 1 << 20
@@ -83,16 +95,18 @@ type File struct {
 // RoleSnapshot marks the snapshot file: the database padded to C*W entries.
 const RoleSnapshot = "snapshot"
 
-// Manifest describes one snapshot: which block its database holds and how it
-// is laid out for the Plinko scheme.
+// Manifest describes one snapshot: which chain and block its database holds
+// and how it is laid out for the Plinko scheme.
 type Manifest struct {
 	FormatVersion int     `json:"format_version"`
+	ChainID       uint64  `json:"chain_id"` // EIP-155 chain id of the node the database was read from
 	Epoch         uint64  `json:"epoch"`
 	BlockNumber   uint64  `json:"block_number"`
 	BlockHash     Hash    `json:"block_hash"`
-	N             uint64  `json:"n"` // database entries (= keyword table size)
-	W             uint64  `json:"w"` // entries per block, from plinko.NewParams
-	C             uint64  `json:"c"` // blocks
+	StateRoot     Hash    `json:"state_root"` // that block's state root
+	N             uint64  `json:"n"`          // database entries (= keyword table size)
+	W             uint64  `json:"w"`          // entries per block, from plinko.NewParams
+	C             uint64  `json:"c"`          // blocks
 	EntrySize     uint64  `json:"entry_size"`
 	Keyword       Keyword `json:"keyword"`
 	Files         []File  `json:"files"`
@@ -104,7 +118,10 @@ var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // Validate checks the manifest's internal consistency.
 func (m *Manifest) Validate() error {
 	if m.FormatVersion != FormatVersion {
-		return fmt.Errorf("dataset: manifest format version %d, want %d", m.FormatVersion, FormatVersion)
+		return versionError("manifest", uint64(m.FormatVersion))
+	}
+	if m.ChainID == 0 {
+		return fmt.Errorf("dataset: manifest names no chain id")
 	}
 	if m.N == 0 || m.W == 0 || m.C == 0 {
 		return fmt.Errorf("dataset: manifest n, w and c must be positive")
@@ -181,8 +198,12 @@ func (m *Manifest) Encode() ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// DecodeManifest parses and validates manifest.json.
+// DecodeManifest parses and validates manifest.json. One of another format
+// version is ErrFormatVersion.
 func DecodeManifest(data []byte) (*Manifest, error) {
+	if err := checkJSONVersion("manifest", data); err != nil {
+		return nil, err
+	}
 	var m Manifest
 	if err := decodeStrictJSON(data, &m); err != nil {
 		return nil, fmt.Errorf("%w: manifest: %v", ErrCorrupt, err)
@@ -196,6 +217,7 @@ func DecodeManifest(data []byte) (*Manifest, error) {
 // Head names the newest published epoch and its block.
 type Head struct {
 	FormatVersion int    `json:"format_version"`
+	ChainID       uint64 `json:"chain_id"`
 	Epoch         uint64 `json:"epoch"`
 	BlockNumber   uint64 `json:"block_number"`
 	BlockHash     Hash   `json:"block_hash"`
@@ -211,7 +233,10 @@ type Head struct {
 // Validate checks the head's internal consistency.
 func (h *Head) Validate() error {
 	if h.FormatVersion != FormatVersion {
-		return fmt.Errorf("dataset: head format version %d, want %d", h.FormatVersion, FormatVersion)
+		return versionError("head", uint64(h.FormatVersion))
+	}
+	if h.ChainID == 0 {
+		return fmt.Errorf("dataset: head names no chain id")
 	}
 	if h.SnapshotEpoch > h.Epoch || h.OldestDelta > h.SnapshotEpoch+1 || h.OldestDelta == 0 {
 		return fmt.Errorf("dataset: head epochs inconsistent (epoch %d, snapshot %d, oldest delta %d)", h.Epoch, h.SnapshotEpoch, h.OldestDelta)
@@ -233,6 +258,9 @@ func (h *Head) Encode() ([]byte, error) {
 
 // DecodeHead parses and validates head.json.
 func DecodeHead(data []byte) (*Head, error) {
+	if err := checkJSONVersion("head", data); err != nil {
+		return nil, err
+	}
 	var h Head
 	if err := decodeStrictJSON(data, &h); err != nil {
 		return nil, fmt.Errorf("%w: head: %v", ErrCorrupt, err)
@@ -241,6 +269,21 @@ func DecodeHead(data []byte) (*Head, error) {
 		return nil, err
 	}
 	return &h, nil
+}
+
+// checkJSONVersion reads only format_version first, so that a file of
+// another version gets that error rather than one about its fields.
+func checkJSONVersion(what string, data []byte) error {
+	var v struct {
+		FormatVersion *uint64 `json:"format_version"`
+	}
+	if len(data) > MaxJSONSize || json.Unmarshal(data, &v) != nil || v.FormatVersion == nil {
+		return nil // the strict decode says what is wrong
+	}
+	if *v.FormatVersion != FormatVersion {
+		return versionError(what, *v.FormatVersion)
+	}
+	return nil
 }
 
 func decodeStrictJSON(data []byte, v any) error {

@@ -154,7 +154,7 @@ func BenchmarkDecodePage(b *testing.B) {
 		}
 		for _, a := range res.Accounts {
 			wei, _ := new(big.Int).SetString(a.Balance, 10)
-			_ = Gwei(wei)
+			_, _ = Wei(wei)
 		}
 		accounts += len(res.Accounts)
 	}

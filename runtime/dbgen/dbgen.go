@@ -1,7 +1,8 @@
 // Package dbgen reads every account balance from an Ethereum JSON-RPC
 // endpoint at one block and writes the database: the keyword table
-// (runtime/keyword) of `tag || balance gwei` entries, in a dataset database
-// file. See README.md.
+// (runtime/keyword) of `tag || balance in wei` entries, keyed by trie key,
+// in a dataset database file that names the chain id, block and state root.
+// See README.md.
 package dbgen
 
 import (
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/rpc"
 
@@ -49,8 +51,10 @@ type Config struct {
 
 // Result describes a finished run.
 type Result struct {
+	ChainID   uint64
 	Block     dataset.Hash
 	Number    uint64
+	StateRoot dataset.Hash
 	Accounts  int // accounts read from the node
 	Stored    int // accounts with a non-zero balance, placed in the table
 	TableSize uint64
@@ -76,12 +80,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("dbgen: connecting to %s: %w", cfg.RPC, err)
 	}
 	defer c.Close()
+	chainID, err := ChainID(ctx, c)
+	if err != nil {
+		return nil, err
+	}
 	header, err := ResolveBlock(ctx, c, cfg.Block)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Block: dataset.Hash(header.Hash()), Number: header.Number.Uint64()}
-	log.Info("db-gen reading balances", "block", res.Number, "hash", header.Hash(), "mode", mode(cfg))
+	res := &Result{ChainID: chainID, Block: dataset.Hash(header.Hash()), Number: header.Number.Uint64(), StateRoot: dataset.Hash(header.Root)}
+	log.Info("db-gen reading balances", "chain_id", chainID, "block", res.Number, "hash", header.Hash(), "state_root", header.Root, "mode", mode(cfg))
 
 	rep := newReporter(log, cfg.Progress, cfg.Addresses == "")
 	var accounts []keyword.Account
@@ -106,7 +114,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Fetch = time.Since(start)
 	res.Accounts = len(accounts)
 	for _, a := range accounts {
-		if a.Balance != 0 {
+		if !a.Balance.IsZero() {
 			res.Stored++
 		}
 	}
@@ -118,7 +126,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	res.TableSize = table.Params().TableSize
-	db := &dataset.Database{Epoch: res.Number, BlockNumber: res.Number, BlockHash: res.Block, Keyword: table.Params(), Entries: table.Bytes()}
+	db := &dataset.Database{ChainID: chainID, Epoch: res.Number, BlockNumber: res.Number, BlockHash: res.Block, StateRoot: res.StateRoot,
+		Keyword: table.Params(), Entries: table.Bytes()}
 	if err := dataset.WriteDatabase(cfg.Output, db); err != nil {
 		return nil, fmt.Errorf("dbgen: writing database: %w", err)
 	}
@@ -200,6 +209,18 @@ func DeriveSeed(block dataset.Hash, attempt uint32) [keyword.SeedSize]byte {
 	copy(buf[22:], block[:])
 	binary.LittleEndian.PutUint32(buf[54:], attempt)
 	return sha256.Sum256(buf[:])
+}
+
+// ChainID asks the node for its EIP-155 chain id (eth_chainId); 0 is refused.
+func ChainID(ctx context.Context, c *rpc.Client) (uint64, error) {
+	var id hexutil.Uint64
+	if err := c.CallContext(ctx, &id, "eth_chainId"); err != nil {
+		return 0, fmt.Errorf("dbgen: reading the chain id (eth_chainId): %w", err)
+	}
+	if id == 0 {
+		return 0, errors.New("dbgen: the node reports chain id 0")
+	}
+	return uint64(id), nil
 }
 
 // ResolveBlock returns the header of "latest"/"", a block number (decimal

@@ -2,6 +2,7 @@ package dbgen
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,19 +22,21 @@ import (
 	"github.com/plinko-pir/plinko/runtime/keyword"
 )
 
-func TestGwei(t *testing.T) {
-	e18, _ := new(big.Int).SetString("1000000000000000000", 10)
-	huge, _ := new(big.Int).SetString("18446744073709551616000000000", 10) // 2^64 gwei
-	for _, tc := range []struct {
-		wei  *big.Int
-		want uint64
-	}{
-		{nil, 0}, {big.NewInt(-5), 0}, {big.NewInt(0), 0}, {big.NewInt(999_999_999), 0},
-		{big.NewInt(1_000_000_000), 1}, {big.NewInt(1_999_999_999), 1}, {e18, 1_000_000_000},
-		{new(big.Int).Sub(huge, big.NewInt(1)), ^uint64(0)}, {huge, ^uint64(0)},
-	} {
-		if got := Gwei(tc.wei); got != tc.want {
-			t.Errorf("Gwei(%v) = %d, want %d", tc.wei, got, tc.want)
+// TestWei: every balance an entry can hold converts exactly (dust under
+// 1 gwei included); anything else is an error, never saturated.
+func TestWei(t *testing.T) {
+	max96 := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 96), big.NewInt(1))
+	for _, v := range []*big.Int{big.NewInt(0), big.NewInt(1), big.NewInt(999_999_999), big.NewInt(1_234_567_891), max96} {
+		got, err := Wei(v)
+		if err != nil || got.ToBig().Cmp(v) != 0 {
+			t.Errorf("Wei(%v) = %s, %v", v, got.Dec(), err)
+		}
+	}
+	for _, v := range []*big.Int{nil, big.NewInt(-5), new(big.Int).Add(max96, big.NewInt(1)), new(big.Int).Lsh(big.NewInt(1), 300)} {
+		if _, err := Wei(v); err == nil {
+			t.Errorf("Wei(%v) accepted", v)
+		} else if v != nil && v.Sign() > 0 && !errors.Is(err, keyword.ErrBalanceTooLarge) {
+			t.Errorf("Wei(%v): %v", v, err)
 		}
 	}
 }
@@ -63,18 +66,20 @@ func startDevnet(t testing.TB, accounts int) *devnet.Node {
 }
 
 // balanceAt reads one balance over JSON-RPC, independently of dbgen.
-func balanceAt(t *testing.T, c *rpc.Client, a common.Address, block uint64) uint64 {
+func balanceAt(t *testing.T, c *rpc.Client, a common.Address, block uint64) *big.Int {
 	t.Helper()
 	var b hexutil.Big
 	if err := c.Call(&b, "eth_getBalance", a, hexutil.EncodeUint64(block)); err != nil {
 		t.Fatal(err)
 	}
-	return new(big.Int).Quo(b.ToInt(), big.NewInt(1e9)).Uint64()
+	return b.ToInt()
 }
 
 // TestDBGenMatchesChain runs db-gen in both modes against a devnet with
-// traffic and checks every funded account, every account created by the
-// traffic and the fee recipient against eth_getBalance in gwei.
+// traffic and checks every funded account (dust under 1 gwei included),
+// every account created by the traffic and the fee recipient against
+// eth_getBalance, to the wei, and the chain id, block and state root the
+// database names.
 func TestDBGenMatchesChain(t *testing.T) {
 	const accounts = 300
 	n := startDevnet(t, accounts)
@@ -109,7 +114,7 @@ func TestDBGenMatchesChain(t *testing.T) {
 	}
 	os.WriteFile(list, []byte(sb.String()), 0o644)
 
-	wants := map[common.Address]uint64{}
+	wants := map[common.Address]*big.Int{}
 	for _, a := range addrs {
 		wants[a] = balanceAt(t, c, a, head)
 	}
@@ -128,8 +133,12 @@ func TestDBGenMatchesChain(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if db.BlockNumber != head || db.Epoch != head || db.BlockHash != dataset.Hash(n.Head().Hash()) {
-				t.Fatalf("database names block %d %x, want head %d", db.BlockNumber, db.BlockHash, head)
+			if db.BlockNumber != head || db.Epoch != head || db.BlockHash != dataset.Hash(n.Head().Hash()) ||
+				db.StateRoot != dataset.Hash(n.Head().Root) || db.StateRoot == (dataset.Hash{}) {
+				t.Fatalf("database names block %d %x root %x, want head %d", db.BlockNumber, db.BlockHash, db.StateRoot, head)
+			}
+			if db.ChainID != devnet.ChainID || res.ChainID != devnet.ChainID {
+				t.Fatalf("database names chain %d, the devnet is %d", db.ChainID, devnet.ChainID)
 			}
 			tab, err := keyword.TableFromBytes(db.Keyword, db.Entries)
 			if err != nil {
@@ -138,7 +147,7 @@ func TestDBGenMatchesChain(t *testing.T) {
 			if got := tab.Occupied(); got != uint64(res.Stored) {
 				t.Fatalf("table holds %d entries, run stored %d", got, res.Stored)
 			}
-			funded := 0
+			funded, dust := 0, 0
 			for a, want := range wants {
 				tag, pos := db.Keyword.Locate(a)
 				var entries [keyword.Ways][]byte
@@ -146,15 +155,18 @@ func TestDBGenMatchesChain(t *testing.T) {
 					entries[i] = tab.Entry(p)
 				}
 				got, found := keyword.Match(tag, entries)
-				if got != want || found != (want != 0) {
-					t.Fatalf("%s: database has %d (found %v), chain has %d gwei", a, got, found, want)
+				if got.ToBig().Cmp(want) != 0 || found != (want.Sign() != 0) {
+					t.Fatalf("%s: database has %s wei (found %v), chain has %s", a, got.Dec(), found, want)
 				}
-				if want != 0 {
+				if want.Sign() != 0 {
 					funded++
 				}
+				if want.Sign() > 0 && want.Cmp(big.NewInt(1e9)) < 0 {
+					dust++
+				}
 			}
-			if funded < accounts*9/10 || (mode == "accountRange" && res.Stored < funded) {
-				t.Fatalf("%d funded addresses checked, %d stored", funded, res.Stored)
+			if funded < accounts*9/10 || dust == 0 || (mode == "accountRange" && res.Stored < funded) {
+				t.Fatalf("%d funded addresses checked (%d under 1 gwei), %d stored", funded, dust, res.Stored)
 			}
 		})
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/holiman/uint256"
 
 	"github.com/plinko-pir/plinko/runtime/keyword"
 )
@@ -24,22 +25,18 @@ const (
 	MaxBatch = 1000
 )
 
-var (
-	weiPerGwei = big.NewInt(1_000_000_000)
-	maxGwei    = new(big.Int).SetUint64(^uint64(0))
-)
-
-// Gwei converts wei to gwei: floor(wei / 1e9), saturating at 2^64-1;
-// negative input (never produced by a node) reads as 0.
-func Gwei(wei *big.Int) uint64 {
-	if wei == nil || wei.Sign() <= 0 {
-		return 0
+// Wei converts a node's balance to the exact value an entry holds. A
+// negative balance, or one wider than an entry's keyword.BalanceBits, is an
+// error naming the value: never saturated or truncated.
+func Wei(wei *big.Int) (uint256.Int, error) {
+	var w uint256.Int
+	if wei == nil || wei.Sign() < 0 {
+		return w, fmt.Errorf("balance %v is not a non-negative number", wei)
 	}
-	g := new(big.Int).Quo(wei, weiPerGwei)
-	if g.Cmp(maxGwei) > 0 {
-		return ^uint64(0)
+	if overflow := w.SetFromBig(wei); overflow || !keyword.FitsBalance(&w) {
+		return w, fmt.Errorf("%w: %s wei", keyword.ErrBalanceTooLarge, wei)
 	}
-	return g.Uint64()
+	return w, nil
 }
 
 // Progress receives how much of the work is done: done and total in
@@ -48,9 +45,8 @@ type Progress func(done, total, accounts uint64)
 
 // rangeAccount is the part of debug_accountRange's DumpAccount we need.
 type rangeAccount struct {
-	Balance string          `json:"balance"`
-	Address *common.Address `json:"address"`
-	Key     hexutil.Bytes   `json:"key"`
+	Balance string        `json:"balance"`
+	Key     hexutil.Bytes `json:"key"` // the trie key, present with or without preimages
 }
 
 type rangeResult struct {
@@ -61,12 +57,11 @@ type rangeResult struct {
 // progressUnits is the keyspace resolution of AccountRange's progress.
 const progressUnits = 1 << 16
 
-// AccountRange reads every account with its balance in gwei from the state
-// at block (by hash) with paged debug_accountRange calls. The keyspace
-// (keccak of the address) is split into parallel stripes that page
-// independently, so that parallel calls are in flight. It needs a node that
-// keeps address preimages (geth --cache.preimages) and refuses a state with
-// an account whose address is unknown.
+// AccountRange reads every account (trie key and exact balance in wei) from
+// the state at block (by hash) with paged debug_accountRange calls. The
+// keyspace (keccak of the address) is split into parallel stripes that page
+// independently, so that parallel calls are in flight. The table is keyed by
+// trie key, so the node needs no address preimages.
 func AccountRange(ctx context.Context, c *rpc.Client, block common.Hash, parallel int, progress Progress) ([]keyword.Account, error) {
 	if parallel < 1 {
 		parallel = 1
@@ -106,24 +101,25 @@ func AccountRange(ctx context.Context, c *rpc.Client, block common.Hash, paralle
 						cancel(fmt.Errorf("debug_accountRange at %x: %w", startKey[:4], err))
 						return
 					}
-					for key, a := range res.Accounts {
-						if a.Address == nil {
-							cancel(fmt.Errorf("debug_accountRange: account %s has no address: the node must keep preimages (--cache.preimages)", key))
-							return
-						}
-						if len(a.Key) != 32 {
-							cancel(fmt.Errorf("debug_accountRange: account %s comes without its 32-byte key", a.Address))
+					for name, a := range res.Accounts {
+						if len(a.Key) != keyword.KeySize {
+							cancel(fmt.Errorf("debug_accountRange: account %s comes without its 32-byte trie key", name))
 							return
 						}
 						if k := new(big.Int).SetBytes(a.Key); k.Cmp(s.lo) < 0 || k.Cmp(s.hi) >= 0 {
 							continue // belongs to the next stripe
 						}
-						wei, ok := new(big.Int).SetString(a.Balance, 10)
+						n, ok := new(big.Int).SetString(a.Balance, 10)
 						if !ok {
-							cancel(fmt.Errorf("debug_accountRange: balance %q of %s is not a decimal number", a.Balance, a.Address))
+							cancel(fmt.Errorf("debug_accountRange: balance %q of trie key %x is not a decimal number", a.Balance, a.Key))
 							return
 						}
-						local = append(local, keyword.Account{Address: *a.Address, Balance: Gwei(wei)})
+						wei, err := Wei(n)
+						if err != nil {
+							cancel(fmt.Errorf("debug_accountRange: account with trie key %x: %w", a.Key, err))
+							return
+						}
+						local = append(local, keyword.Account{Key: keyword.Key(a.Key), Balance: wei})
 					}
 					start = nil
 					if len(res.Next) > 0 {
@@ -187,7 +183,7 @@ func ReadAddresses(r io.Reader) ([]common.Address, error) {
 	return out, nil
 }
 
-// Balances reads the balance in gwei of every address at block (by hash)
+// Balances reads the exact balance of every address at block (by hash)
 // with batched eth_getBalance calls (at most MaxBatch per batch), parallel
 // batches in flight.
 func Balances(ctx context.Context, c *rpc.Client, block common.Hash, addrs []common.Address, batch, parallel int, progress Progress) ([]keyword.Account, error) {
@@ -222,7 +218,12 @@ func Balances(ctx context.Context, c *rpc.Client, block common.Hash, addrs []com
 						cancel(fmt.Errorf("eth_getBalance of %s: %w", addrs[lo+i], e.Error))
 						return
 					}
-					out[lo+i] = keyword.Account{Address: addrs[lo+i], Balance: Gwei(res[i].ToInt())}
+					wei, err := Wei(res[i].ToInt())
+					if err != nil {
+						cancel(fmt.Errorf("eth_getBalance of %s: %w", addrs[lo+i], err))
+						return
+					}
+					out[lo+i] = keyword.Account{Key: keyword.KeyOf(addrs[lo+i]), Balance: wei}
 				}
 				n := done.Add(uint64(hi - lo))
 				if progress != nil {

@@ -80,15 +80,18 @@ var (
 	senderBal = new(big.Int).Mul(big.NewInt(1_000_000), ether) // 1e6 ETH each
 )
 
-// Balance classes of GenesisBalance, chosen to exercise the 8-byte gwei
-// encoding: see GenesisBalance.
+// Balance classes of GenesisBalance, chosen to exercise the exact-wei entry
+// (96 bits of wei, runtime/keyword): see GenesisBalance.
 const (
 	ClassSender   = "sender"   // SenderCount accounts, 1e6 ETH plus a few wei
-	ClassDust     = "dust"     // 5%: 1 wei .. 1 gwei - 1 (reads as 0 gwei)
+	ClassDust     = "dust"     // 5%: 1 wei .. 1 gwei - 1 (the old gwei entries read them as 0)
 	ClassLarge    = "large"    // 20%: 18.5 .. 10,000 ETH (overflows uint64 wei)
-	ClassHuge     = "huge"     // 0.3%: 1e6 .. ~1e11 ETH (some saturate uint64 gwei)
+	ClassHuge     = "huge"     // 0.3%: 1e6 ETH .. 2^96-1 wei (~7.9e10 ETH, the widest an entry holds)
 	ClassOrdinary = "ordinary" // the rest: 0.001 .. 10 ETH with arbitrary wei
 )
+
+// maxEntryWei is 2^96, one more than the largest balance an entry holds.
+var maxEntryWei = new(big.Int).Lsh(big.NewInt(1), 96)
 
 // BalanceClass says which class funded account i falls into (see the Class
 // constants); GenesisBalance draws its value from that class.
@@ -128,11 +131,16 @@ func GenesisBalance(seed uint64, i int) *big.Int {
 		return span(new(big.Int).Mul(big.NewInt(185), new(big.Int).Div(ether, big.NewInt(10))),
 			new(big.Int).Mul(big.NewInt(10_000), ether))
 	case ClassHuge:
-		// Log-spread: 10^6 .. 10^11 ETH, so that some exceed the 2^64-1 gwei
-		// (about 1.8e10 ETH) that the 8-byte encoding saturates at.
+		// Log-spread: 10^6 ETH .. 2^96-1 wei (about 7.9e10 ETH), so that
+		// some use all 96 bits of an entry's balance; wider would be
+		// refused by db-gen, and no real chain comes near.
 		exp := int64(6 + h[31]%5)
 		lo := new(big.Int).Mul(new(big.Int).Exp(big.NewInt(10), big.NewInt(exp), nil), ether)
-		return span(lo, new(big.Int).Mul(lo, big.NewInt(10)))
+		hi := new(big.Int).Mul(lo, big.NewInt(10))
+		if hi.Cmp(maxEntryWei) > 0 {
+			hi = maxEntryWei
+		}
+		return span(lo, hi)
 	default:
 		return span(milliEth, new(big.Int).Mul(big.NewInt(10), ether))
 	}

@@ -2,6 +2,11 @@ package devnet
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,6 +173,30 @@ func TestRestartKeepsChain(t *testing.T) {
 	}
 	if h.Number.Uint64() != 4 || h.ParentHash != head.Hash() {
 		t.Fatalf("block after restart: %d on %s", h.Number, h.ParentHash)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A chain of an older genesis derivation (a marker without, or with
+	// another, generator version) is ErrOldChain: its balances are not
+	// what this code predicts.
+	raw, err := os.ReadFile(filepath.Join(dir, markerName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := strings.Replace(string(raw), fmt.Sprintf(`"generator": %d`, GeneratorVersion), `"generator": 1`, 1)
+	if old == string(raw) {
+		t.Fatalf("marker without the generator version: %s", raw)
+	}
+	if err := os.WriteFile(filepath.Join(dir, markerName), []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n2, err := Start(ctx, cfg); !errors.Is(err, ErrOldChain) {
+		if err == nil {
+			n2.Close()
+		}
+		t.Fatalf("chain of generator version 1: %v", err)
 	}
 }
 

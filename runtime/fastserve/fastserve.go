@@ -53,6 +53,9 @@ func Serve(ctx context.Context, srv *fasthttp.Server, ln net.Listener, grace tim
 	if err := srv.ShutdownWithContext(sctx); err != nil {
 		log.Warn("shutdown did not finish in time", "err", err)
 	}
+	// A shutdown before Serve registered ln (a Close right after start)
+	// finds no listener to close, and Serve would then run forever.
+	_ = ln.Close()
 	<-errc
 	return nil
 }

@@ -3,9 +3,12 @@ package keyword
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/holiman/uint256"
 )
 
 func testParams(t testing.TB, accounts uint64, load float64, seed byte) Params {
@@ -20,15 +23,80 @@ func testParams(t testing.TB, accounts uint64, load float64, seed byte) Params {
 	return p
 }
 
+// randomWei is a non-zero balance of any width up to BalanceBits, dust
+// included.
+func randomWei(r *rand.Rand) uint256.Int {
+	w := uint256.Int{r.Uint64(), r.Uint64() & (1<<32 - 1), 0, 0}
+	w.Rsh(&w, uint(r.IntN(BalanceBits)))
+	w[0] |= 1
+	return w
+}
+
+func randomTag(r *rand.Rand) Tag {
+	var t Tag
+	binary.LittleEndian.PutUint64(t[:], r.Uint64())
+	binary.LittleEndian.PutUint32(t[8:], r.Uint32())
+	t[0] |= 1
+	return t
+}
+
 func randomAccounts(r *rand.Rand, n int) []Account {
 	acc := make([]Account, n)
 	for i := range acc {
-		for j := range acc[i].Address {
-			acc[i].Address[j] = byte(r.Uint32())
+		for j := range acc[i].Key {
+			acc[i].Key[j] = byte(r.Uint32())
 		}
-		acc[i].Balance = r.Uint64()>>r.IntN(64) | 1
+		acc[i].Balance = randomWei(r)
 	}
 	return acc
+}
+
+func wei(v uint64) *uint256.Int { return uint256.NewInt(v) }
+
+// TestKeyOf pins the trie key to keccak256(address): the key of the zero
+// address is the well-known 0x5380c7b7...
+func TestKeyOf(t *testing.T) {
+	k := KeyOf([20]byte{})
+	if got := hex.EncodeToString(k[:]); got != "5380c7b7ae81a58eb98d9c78de4a1fd7fd9535fc953ed2be602daaa41767312a" {
+		t.Fatalf("KeyOf(0x0) = %s", got)
+	}
+}
+
+// TestEntryExactWei: every balance up to 2^96-1 wei comes back exactly,
+// one wei more is refused (never truncated), and the layout is the
+// documented one.
+func TestEntryExactWei(t *testing.T) {
+	tag := Tag{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+	maxWei := new(uint256.Int).Sub(new(uint256.Int).Lsh(uint256.NewInt(1), BalanceBits), uint256.NewInt(1))
+	dust := uint256.MustFromDecimal("1234567") // 1.234567e-12 ETH: under 1 gwei
+	for _, w := range []*uint256.Int{uint256.NewInt(0), uint256.NewInt(1), dust, uint256.MustFromDecimal("120000000000000000000000000"), maxWei} {
+		e, err := EncodeEntry(tag, w)
+		if err != nil {
+			t.Fatalf("%s: %v", w.Dec(), err)
+		}
+		gotTag, got := DecodeEntry(e[:])
+		if gotTag != tag || !got.Eq(w) {
+			t.Fatalf("%s wei came back as %s", w.Dec(), got.Dec())
+		}
+	}
+	e, _ := EncodeEntry(tag, uint256.NewInt(0x0102))
+	if want := "0102030405060708090a0b0c" + "020100000000000000000000"; hex.EncodeToString(e[:]) != want {
+		t.Fatalf("entry layout %x, want %s", e, want)
+	}
+	over := new(uint256.Int).Add(maxWei, uint256.NewInt(1))
+	if _, err := EncodeEntry(tag, over); !errors.Is(err, ErrBalanceTooLarge) {
+		t.Fatalf("2^96 wei: %v", err)
+	}
+	tab, _ := NewTable(Params{TableSize: MinTableSize})
+	if err := tab.SetBalance(0, over); !errors.Is(err, ErrBalanceTooLarge) || !bytes.Equal(tab.Entry(0), make([]byte, EntrySize)) {
+		t.Fatalf("SetBalance(2^96): %v", err)
+	}
+	if _, err := tab.Insert(tag, over); !errors.Is(err, ErrBalanceTooLarge) || tab.Occupied() != 0 {
+		t.Fatalf("Insert(2^96): %v", err)
+	}
+	if _, err := Build(Params{TableSize: MinTableSize}, []Account{{Key: Key{1}, Balance: *over}}); !errors.Is(err, ErrBalanceTooLarge) {
+		t.Fatalf("Build(2^96): %v", err)
+	}
 }
 
 func TestTableSizeFor(t *testing.T) {
@@ -62,7 +130,7 @@ func TestPositionsDistinctInPartition(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	counts := make([]int, p.TableSize)
 	for range 100000 {
-		pos := p.Positions(r.Uint64() | 1)
+		pos := p.Positions(randomTag(r))
 		for i, q := range pos {
 			part := p.TableSize / Ways
 			if q < uint64(i)*part || q >= uint64(i+1)*part {
@@ -80,22 +148,28 @@ func TestPositionsDistinctInPartition(t *testing.T) {
 }
 
 func TestTagNeverZeroAndKeyed(t *testing.T) {
-	var a [20]byte
+	var k Key
 	var s1, s2 [SeedSize]byte
 	s2[0] = 1
-	if Tag(s1, a) == 0 || Tag(s1, a) == Tag(s2, a) {
+	if TagOf(s1, k).IsZero() || TagOf(s1, k) == TagOf(s2, k) {
 		t.Fatal("tag must be non-zero and depend on the seed")
 	}
-	a[19] = 1
-	if Tag(s1, a) == Tag(s1, [20]byte{}) {
-		t.Fatal("tag must depend on the address")
+	k[31] = 1
+	if TagOf(s1, k) == TagOf(s1, Key{}) {
+		t.Fatal("tag must depend on the trie key")
+	}
+	var p Params
+	p.TableSize = MinTableSize
+	if tag, _ := p.Locate([20]byte{7}); tag != TagOf(p.Seed, KeyOf([20]byte{7})) {
+		t.Fatal("Locate must tag the address's trie key")
 	}
 }
 
 func TestBuildFindsEveryAccount(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	acc := randomAccounts(r, 20000)
-	acc[7].Balance = 0 // zero balances are not stored
+	acc[7].Balance.Clear() // zero balances are not stored
+	acc[8].Balance.SetUint64(1)
 	p := testParams(t, uint64(len(acc)), DefaultLoad, 9)
 	tab, err := Build(p, acc)
 	if err != nil {
@@ -105,7 +179,7 @@ func TestBuildFindsEveryAccount(t *testing.T) {
 		t.Fatalf("occupied %d, want %d", got, len(acc)-1)
 	}
 	for i, a := range acc {
-		tag, pos := p.Locate(a.Address)
+		tag, pos := p.LocateKey(a.Key)
 		var entries [Ways][]byte
 		for j, q := range pos {
 			entries[j] = tab.Entry(q)
@@ -117,14 +191,14 @@ func TestBuildFindsEveryAccount(t *testing.T) {
 			}
 			continue
 		}
-		if !found || bal != a.Balance {
-			t.Fatalf("account %d: found=%v balance %d, want %d", i, found, bal, a.Balance)
+		if !found || !bal.Eq(&a.Balance) {
+			t.Fatalf("account %d: found=%v balance %s, want %s", i, found, bal.Dec(), a.Balance.Dec())
 		}
 	}
 	// A random absent address is not found, and still has 3 positions.
-	var absent [20]byte
+	var absent Key
 	absent[0] = 0xee
-	tag, pos := p.Locate(absent)
+	tag, pos := p.LocateKey(absent)
 	if _, ok := tab.Find(tag); ok || len(pos) != Ways {
 		t.Fatal("absent address found")
 	}
@@ -149,7 +223,7 @@ func TestBuildDeterministicAnyOrder(t *testing.T) {
 }
 
 func TestBuildDuplicates(t *testing.T) {
-	acc := []Account{{Address: [20]byte{1}, Balance: 1}, {Address: [20]byte{1}, Balance: 2}}
+	acc := []Account{{Key: Key{1}, Balance: *wei(1)}, {Key: Key{1}, Balance: *wei(2)}}
 	if _, err := Build(testParams(t, 2, DefaultLoad, 0), acc); !errors.Is(err, ErrDuplicateAddress) {
 		t.Fatalf("duplicate address: %v", err)
 	}
@@ -166,12 +240,12 @@ func TestInsertReportsEveryChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tags []uint64
+	var tags []Tag
 	full := false
 	for i := 0; i < int(p.TableSize); i++ {
 		before := bytes.Clone(tab.Bytes())
-		tag := r.Uint64() | 1
-		changed, err := tab.Insert(tag, uint64(i)+1)
+		tag := randomTag(r)
+		changed, err := tab.Insert(tag, wei(uint64(i)+1))
 		if errors.Is(err, ErrTableFull) {
 			if !bytes.Equal(before, tab.Bytes()) {
 				t.Fatal("failed insert changed the table")
@@ -208,7 +282,7 @@ func TestInsertReportsEveryChange(t *testing.T) {
 				t.Fatalf("insert %d: reported position %d did not change", i, q)
 			}
 		}
-		if _, err := tab.Insert(tag, 5); !errors.Is(err, ErrTagExists) {
+		if _, err := tab.Insert(tag, wei(5)); !errors.Is(err, ErrTagExists) {
 			t.Fatalf("re-insert: %v", err)
 		}
 	}
@@ -222,20 +296,57 @@ func TestInsertReportsEveryChange(t *testing.T) {
 	t.Logf("full at load %.4f after %d inserts", load, len(tags))
 	for i, tag := range tags {
 		pos, ok := tab.Find(tag)
-		if !ok || tab.Balance(pos) != uint64(i)+1 {
+		if b := tab.Balance(pos); !ok || b.Uint64() != uint64(i)+1 {
 			t.Fatalf("tag %d lost after inserts", i)
 		}
 	}
 }
 
 func TestMatchSkipsShortEntries(t *testing.T) {
-	e := EncodeEntry(42, 7)
-	if b, ok := Match(42, [Ways][]byte{nil, {1, 2}, e[:]}); !ok || b != 7 {
+	e, _ := EncodeEntry(Tag{42}, wei(7))
+	if b, ok := Match(Tag{42}, [Ways][]byte{nil, {1, 2}, e[:]}); !ok || b.Uint64() != 7 {
 		t.Fatal("match failed")
 	}
-	if _, ok := Match(43, [Ways][]byte{e[:], e[:], e[:]}); ok {
+	if _, ok := Match(Tag{43}, [Ways][]byte{e[:], e[:], e[:]}); ok {
 		t.Fatal("wrong tag matched")
 	}
+	// Tags differing only in the high 32 bits share positions and must not
+	// match each other.
+	if _, ok := Match(Tag{42, 11: 1}, [Ways][]byte{e[:], e[:], e[:]}); ok {
+		t.Fatal("tag matched on its low 64 bits only")
+	}
+	// An empty entry never matches, whatever tag is asked for.
+	if _, ok := Match(Tag{}, [Ways][]byte{make([]byte, EntrySize), nil, nil}); ok {
+		t.Fatal("empty entry matched")
+	}
+}
+
+// FuzzDecodeEntry: any 24 bytes decode without a crash and re-encode to
+// themselves (the layout has no slack), and Match agrees with DecodeEntry.
+func FuzzDecodeEntry(f *testing.F) {
+	f.Add(make([]byte, EntrySize))
+	f.Add(bytes.Repeat([]byte{0xff}, EntrySize))
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) < EntrySize {
+			if _, ok := Match(Tag{1}, [Ways][]byte{b, b, b}); ok {
+				t.Fatal("short entry matched")
+			}
+			return
+		}
+		tag, w := DecodeEntry(b)
+		if !FitsBalance(&w) {
+			t.Fatalf("decoded balance %s wider than %d bits", w.Dec(), BalanceBits)
+		}
+		e, err := EncodeEntry(tag, &w)
+		if err != nil || !bytes.Equal(e[:], b[:EntrySize]) {
+			t.Fatalf("re-encoding %x gave %x, %v", b[:EntrySize], e, err)
+		}
+		got, ok := Match(tag, [Ways][]byte{nil, b, nil})
+		if ok != !tag.IsZero() || ok && !got.Eq(&w) {
+			t.Fatalf("Match: %s %v", got.Dec(), ok)
+		}
+	})
 }
 
 func TestParamsValidate(t *testing.T) {
@@ -267,9 +378,13 @@ func FuzzTableOps(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := map[uint64]uint64{}
+		want := map[Tag]uint64{}
 		for len(ops) >= 9 {
-			tag := binary.LittleEndian.Uint64(ops[1:9])
+			// 8 bytes: the tag's low half (positions); op's high bits
+			// give the tag's top byte, so that tags share positions.
+			var tag Tag
+			copy(tag[:8], ops[1:9])
+			tag[11] = ops[0] >> 6
 			op := ops[0]
 			ops = ops[9:]
 			if op%4 == 0 && len(want) > 0 {
@@ -279,16 +394,19 @@ func FuzzTableOps(f *testing.F) {
 					if !ok {
 						t.Fatal("lost tag")
 					}
-					tab.SetBalance(pos, tag)
-					want[k] = tag
+					v := binary.LittleEndian.Uint64(tag[:8])
+					if err := tab.SetBalance(pos, wei(v)); err != nil {
+						t.Fatal(err)
+					}
+					want[k] = v
 					break
 				}
 				continue
 			}
 			before := bytes.Clone(tab.Bytes())
-			changed, err := tab.Insert(tag, uint64(op))
+			changed, err := tab.Insert(tag, wei(uint64(op)))
 			switch {
-			case tag == 0:
+			case tag.IsZero():
 				if err == nil {
 					t.Fatal("tag 0 inserted")
 				}
@@ -315,7 +433,7 @@ func FuzzTableOps(f *testing.F) {
 		}
 		for tag, bal := range want {
 			pos, ok := tab.Find(tag)
-			if !ok || tab.Balance(pos) != bal {
+			if b := tab.Balance(pos); !ok || b.Uint64() != bal {
 				t.Fatalf("tag %x: found %v", tag, ok)
 			}
 		}

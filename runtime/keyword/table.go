@@ -2,9 +2,10 @@ package keyword
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"slices"
+
+	"github.com/holiman/uint256"
 )
 
 // Table is a keyword table: TableSize entries of EntrySize bytes, the
@@ -51,15 +52,15 @@ func (t *Table) Bytes() []byte { return t.entries }
 // Entry returns the entry at pos (shared, not copied).
 func (t *Table) Entry(pos uint64) []byte { return t.entries[pos*EntrySize : (pos+1)*EntrySize] }
 
-func (t *Table) tagAt(pos uint64) uint64 {
-	return binary.LittleEndian.Uint64(t.entries[pos*EntrySize:])
+func (t *Table) tagAt(pos uint64) Tag {
+	return Tag(t.entries[pos*EntrySize : pos*EntrySize+TagSize])
 }
 
 // Occupied counts the non-empty entries (a full scan).
 func (t *Table) Occupied() uint64 {
 	var n uint64
 	for pos := uint64(0); pos < t.p.TableSize; pos++ {
-		if t.tagAt(pos) != 0 {
+		if !t.tagAt(pos).IsZero() {
 			n++
 		}
 	}
@@ -67,7 +68,7 @@ func (t *Table) Occupied() uint64 {
 }
 
 // Find returns the position holding tag, if any.
-func (t *Table) Find(tag uint64) (uint64, bool) {
+func (t *Table) Find(tag Tag) (uint64, bool) {
 	for _, pos := range t.p.Positions(tag) {
 		if t.tagAt(pos) == tag {
 			return pos, true
@@ -76,14 +77,19 @@ func (t *Table) Find(tag uint64) (uint64, bool) {
 	return 0, false
 }
 
-// Balance returns the balance stored at pos.
-func (t *Table) Balance(pos uint64) uint64 {
-	return binary.LittleEndian.Uint64(t.entries[pos*EntrySize+8:])
+// Balance returns the balance in wei stored at pos.
+func (t *Table) Balance(pos uint64) uint256.Int {
+	return balanceOf(t.entries[pos*EntrySize+TagSize:])
 }
 
-// SetBalance overwrites the balance stored at pos, keeping its tag.
-func (t *Table) SetBalance(pos, balance uint64) {
-	binary.LittleEndian.PutUint64(t.entries[pos*EntrySize+8:], balance)
+// SetBalance overwrites the balance stored at pos, keeping its tag; a
+// balance wider than BalanceBits is ErrBalanceTooLarge and changes nothing.
+func (t *Table) SetBalance(pos uint64, wei *uint256.Int) error {
+	if !FitsBalance(wei) {
+		return fmt.Errorf("%w: %s wei", ErrBalanceTooLarge, wei.Dec())
+	}
+	putBalance(t.entries[pos*EntrySize+TagSize:], wei)
+	return nil
 }
 
 // Insert places a new tag with its balance and returns every position whose
@@ -94,8 +100,8 @@ func (t *Table) SetBalance(pos, balance uint64) {
 // candidate position in order 0, 1, 2; otherwise the shortest eviction path
 // found by a breadth-first search that visits candidates in position order.
 // On error the table is unchanged.
-func (t *Table) Insert(tag, balance uint64) ([]uint64, error) {
-	if tag == 0 {
+func (t *Table) Insert(tag Tag, wei *uint256.Int) ([]uint64, error) {
+	if tag.IsZero() {
 		return nil, fmt.Errorf("keyword: tag 0 marks an empty entry")
 	}
 	cand := t.p.Positions(tag)
@@ -104,9 +110,12 @@ func (t *Table) Insert(tag, balance uint64) ([]uint64, error) {
 			return nil, ErrTagExists
 		}
 	}
-	entry := EncodeEntry(tag, balance)
+	entry, err := EncodeEntry(tag, wei)
+	if err != nil {
+		return nil, err
+	}
 	for _, pos := range cand {
-		if t.tagAt(pos) == 0 {
+		if t.tagAt(pos).IsZero() {
 			copy(t.Entry(pos), entry[:])
 			return []uint64{pos}, nil
 		}
@@ -126,7 +135,7 @@ func (t *Table) Insert(tag, balance uint64) ([]uint64, error) {
 			if alt == node.pos {
 				continue
 			}
-			if t.tagAt(alt) == 0 {
+			if t.tagAt(alt).IsZero() {
 				return t.shift(head, alt, entry), nil
 			}
 			if _, seen := t.visited[alt]; !seen {
@@ -153,50 +162,51 @@ func (t *Table) shift(last int, free uint64, entry [EntrySize]byte) []uint64 {
 	return changed
 }
 
-// Account is one address with its balance in gwei.
+// Account is one account trie key with its balance in wei.
 type Account struct {
-	Address [20]byte
-	Balance uint64
+	Key     Key
+	Balance uint256.Int
 }
 
 // Build places accounts into a new table. Accounts with a zero balance are
-// not stored (a missing address reads as 0). Placement order is fixed: by
-// tag ascending, then Insert's rule, so the same accounts and parameters
-// always give the same table whatever order they came in.
+// not stored (a missing account reads as 0); a balance wider than
+// BalanceBits is ErrBalanceTooLarge. Placement order is fixed: by tag
+// ascending, then Insert's rule, so the same accounts and parameters always
+// give the same table whatever order they came in.
 func Build(p Params, accounts []Account) (*Table, error) {
 	t, err := NewTable(p)
 	if err != nil {
 		return nil, err
 	}
 	type tagged struct {
-		tag     uint64
-		addr    [20]byte
-		balance uint64
+		tag Tag
+		a   *Account
 	}
 	items := make([]tagged, 0, len(accounts))
-	for _, a := range accounts {
-		if a.Balance == 0 {
+	for i := range accounts {
+		a := &accounts[i]
+		if a.Balance.IsZero() {
 			continue
 		}
-		items = append(items, tagged{Tag(p.Seed, a.Address), a.Address, a.Balance})
+		if !FitsBalance(&a.Balance) {
+			return nil, fmt.Errorf("%w: account with trie key %x holds %s wei", ErrBalanceTooLarge, a.Key, a.Balance.Dec())
+		}
+		items = append(items, tagged{TagOf(p.Seed, a.Key), a})
 	}
 	slices.SortFunc(items, func(a, b tagged) int {
-		if a.tag != b.tag {
-			if a.tag < b.tag {
-				return -1
-			}
-			return 1
+		if c := bytes.Compare(a.tag[:], b.tag[:]); c != 0 {
+			return c
 		}
-		return bytes.Compare(a.addr[:], b.addr[:])
+		return bytes.Compare(a.a.Key[:], b.a.Key[:])
 	})
 	for i, it := range items {
 		if i > 0 && items[i-1].tag == it.tag {
-			if items[i-1].addr == it.addr {
-				return nil, fmt.Errorf("%w: %x", ErrDuplicateAddress, it.addr)
+			if items[i-1].a.Key == it.a.Key {
+				return nil, fmt.Errorf("%w: trie key %x", ErrDuplicateAddress, it.a.Key)
 			}
 			return nil, ErrTagCollision
 		}
-		if _, err := t.Insert(it.tag, it.balance); err != nil {
+		if _, err := t.Insert(it.tag, &it.a.Balance); err != nil {
 			return nil, fmt.Errorf("keyword: placing account %d of %d: %w", i+1, len(items), err)
 		}
 	}

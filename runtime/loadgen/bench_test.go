@@ -57,7 +57,7 @@ func deployOpt(tb testing.TB, n uint64, serve bool) *deployment {
 	}
 	kp := keyword.Params{TableSize: n}
 	crand.Read(kp.Seed[:])
-	m := &dataset.Manifest{FormatVersion: dataset.FormatVersion, Epoch: d.epoch, BlockNumber: d.epoch,
+	m := &dataset.Manifest{FormatVersion: dataset.FormatVersion, ChainID: 1337, Epoch: d.epoch, BlockNumber: d.epoch,
 		N: n, W: uint64(p.W), C: uint64(p.C), EntrySize: keyword.EntrySize, Keyword: dataset.KeywordOf(kp), Files: []dataset.File{f}}
 	if err := dir.WriteManifest(m); err != nil {
 		tb.Fatal(err)

@@ -239,7 +239,7 @@ func Start(ctx context.Context, cfg Config) (sys *System, err error) {
 		wsAddr = net.JoinHostPort(cfg.Host, strconv.Itoa(rpcPort+1))
 	}
 	chainDone := s.con.step(ctx, fmt.Sprintf("starting the dev chain (%d funded accounts, a block every %s)", cfg.Accounts, cfg.BlockTime), false)
-	s.node, err = devnet.Start(ctx, devnet.Config{
+	chainCfg := devnet.Config{
 		Accounts:  cfg.Accounts,
 		Seed:      cfg.Seed,
 		BlockTime: cfg.BlockTime,
@@ -252,7 +252,17 @@ func Start(ctx context.Context, cfg Config) (sys *System, err error) {
 		WSAddr:   wsAddr,
 		Logger:   s.log.With("component", "devnet"),
 		Progress: cfg.Progress,
-	})
+	}
+	s.node, err = devnet.Start(ctx, chainCfg)
+	if errors.Is(err, devnet.ErrOldChain) {
+		// A --data of an older plinko: its chain's balances are not what
+		// this version derives, so chain and dataset are rebuilt together.
+		s.log.Warn("the data directory holds a dev chain of an older plinko; rebuilding it and the dataset", "component", "local", "dir", s.data, "err", err)
+		s.con.say("%s holds a dev chain and dataset of an older plinko: rebuilding both", s.data)
+		if err = s.removeDerived(s.chainDir()); err == nil {
+			s.node, err = devnet.Start(ctx, chainCfg)
+		}
+	}
 	if err != nil {
 		walletLn.Close()
 		cdnLn.Close()
@@ -263,8 +273,21 @@ func Start(ctx context.Context, cfg Config) (sys *System, err error) {
 	s.RPCURL, s.WSURL = s.node.HTTPURL(), s.node.WSURL()
 	s.Example = exampleAddress(cfg.Seed, cfg.Accounts)
 
-	// The dataset: reuse what an earlier run published, else build it.
-	if _, err := s.public.ReadManifest(); err != nil {
+	// The dataset: reuse what an earlier run published, else build it. One
+	// of another format version (an older plinko) cannot be read or served:
+	// it is removed and rebuilt from the chain, never half-reused.
+	_, merr := s.public.ReadManifest()
+	if errors.Is(merr, dataset.ErrFormatVersion) {
+		s.log.Warn("the data directory holds a dataset of another format version; rebuilding it", "component", "local", "dir", s.publicDir(), "err", merr)
+		s.con.say("%s holds a dataset of an older plinko: rebuilding it from the chain", s.publicDir())
+		if rerr := s.removeDerived(); rerr != nil {
+			walletLn.Close()
+			cdnLn.Close()
+			pirLn.Close()
+			return nil, rerr
+		}
+	}
+	if merr != nil {
 		if err := s.buildDataset(ctx); err != nil {
 			walletLn.Close()
 			cdnLn.Close()
@@ -332,6 +355,21 @@ func (s *System) chainPort(port int) int {
 		ln.Close()
 	}
 	return port
+}
+
+// removeDerived deletes what is rebuilt from the chain (the published
+// dataset and db-gen's database) and the extra paths given, all inside the
+// data directory, then recreates the empty dataset directory.
+func (s *System) removeDerived(extra ...string) error {
+	for _, p := range append([]string{s.publicDir(), s.databasePath()}, extra...) {
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("local: removing outdated %s: %w", p, err)
+		}
+	}
+	if err := os.MkdirAll(s.publicDir(), 0o755); err != nil {
+		return fmt.Errorf("local: creating %s: %w", s.publicDir(), err)
+	}
+	return nil
 }
 
 // buildDataset runs db-gen and hint-gen against the dev chain.

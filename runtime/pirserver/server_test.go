@@ -45,10 +45,10 @@ func publish(t testing.TB, accounts int) *published {
 	rng := mrand.New(mrand.NewPCG(uint64(accounts), 1))
 	accs := make([]keyword.Account, accounts)
 	for i := range accs {
-		for j := range accs[i].Address {
-			accs[i].Address[j] = byte(rng.Uint32())
+		for j := range accs[i].Key {
+			accs[i].Key[j] = byte(rng.Uint32())
 		}
-		accs[i].Balance = rng.Uint64N(1e12) + 1
+		accs[i].Balance.SetUint64(rng.Uint64N(1e12) + 1)
 	}
 	size, err := keyword.TableSizeFor(uint64(accounts), keyword.DefaultLoad)
 	if err != nil {
@@ -82,7 +82,7 @@ func (p *published) advance(k int) *dataset.Delta {
 	defer p.mu.Unlock()
 	prev := p.dbs[p.epoch]
 	next := bytes.Clone(prev)
-	d := &dataset.Delta{Epoch: p.epoch + 1, BlockNumber: p.epoch + 1, EntrySize: int(p.man.EntrySize)}
+	d := &dataset.Delta{ChainID: 1337, Epoch: p.epoch + 1, BlockNumber: p.epoch + 1, EntrySize: int(p.man.EntrySize)}
 	d.BlockHash[0], d.BlockHash[1] = 2, byte(d.Epoch)
 	seen := map[uint64]bool{}
 	for len(d.Records) < k {
@@ -120,7 +120,7 @@ func (p *published) writeSnapshot(epoch uint64, hash dataset.Hash, kp keyword.Pa
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	m := &dataset.Manifest{FormatVersion: dataset.FormatVersion, Epoch: epoch, BlockNumber: epoch, BlockHash: hash,
+	m := &dataset.Manifest{FormatVersion: dataset.FormatVersion, ChainID: 1337, Epoch: epoch, BlockNumber: epoch, BlockHash: hash,
 		N: kp.TableSize, W: uint64(params.W), C: uint64(params.C), EntrySize: keyword.EntrySize,
 		Keyword: dataset.KeywordOf(kp), Files: []dataset.File{f}}
 	if err := p.dir.WriteManifest(m); err != nil {
@@ -130,7 +130,7 @@ func (p *published) writeSnapshot(epoch uint64, hash dataset.Hash, kp keyword.Pa
 }
 
 func (p *published) writeHead(oldest uint64) {
-	h := &dataset.Head{FormatVersion: dataset.FormatVersion, Epoch: p.epoch, BlockNumber: p.epoch,
+	h := &dataset.Head{FormatVersion: dataset.FormatVersion, ChainID: 1337, Epoch: p.epoch, BlockNumber: p.epoch,
 		SnapshotEpoch: p.man.Epoch, OldestDelta: oldest}
 	h.BlockHash[0], h.BlockHash[1] = 2, byte(p.epoch)
 	if err := p.dir.WriteHead(h); err != nil {
@@ -551,6 +551,16 @@ func TestCorruptDeltaRefused(t *testing.T) {
 	}
 	if code, msg, _ := httpDo(t, "GET", url2+"/readyz", nil); code != 503 || !strings.Contains(msg, "newest published 101") {
 		t.Errorf("readyz while stuck: %d %q", code, msg)
+	}
+	// A well-formed delta of another chain is refused the same way.
+	other := *d
+	other.ChainID = 5
+	if err := pub.dir.WriteDelta(&other); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if e, _ := s2.Current(); e.Epoch != firstEpoch {
+		t.Fatalf("delta of chain 5 applied to chain 1337: epoch %d", e.Epoch)
 	}
 	// Still answers, correctly, at the old epoch.
 	c := newTestClient(t, pub)

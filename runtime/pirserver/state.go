@@ -236,6 +236,9 @@ func checkDelta(m *dataset.Manifest, d *dataset.Delta) error {
 	if uint64(d.EntrySize) != m.EntrySize {
 		return fmt.Errorf("delta entry size %d, database has %d", d.EntrySize, m.EntrySize)
 	}
+	if d.ChainID != m.ChainID {
+		return fmt.Errorf("delta of chain %d, database of chain %d", d.ChainID, m.ChainID)
+	}
 	for _, r := range d.Records {
 		if r.Index >= m.N {
 			return fmt.Errorf("delta touches entry %d of a %d-entry database", r.Index, m.N)

@@ -91,7 +91,7 @@ func (w *world) repair(rng *mrand.Rand) {
 // and journal replay of all of it, give the right values throughout.
 func TestBatchSession(t *testing.T) {
 	for _, k := range kinds {
-		for _, entry := range []int{8, 16} {
+		for _, entry := range []int{8, 16, 24} { // 24: the keyword entries
 			t.Run(fmt.Sprintf("%v/entry=%d", k, entry), func(t *testing.T) {
 				w := newWorld(t, 3000, entry, 31, WithOffsets(k), WithBackups(600))
 				rng := mrand.New(mrand.NewPCG(13, 14))

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/plinko-pir/plinko/runtime/keyword"
 )
 
 // The benchmarks run the workload: n = 2^23 entries of 8 bytes,
@@ -21,6 +23,18 @@ func benchSize() uint64 {
 		return n
 	}
 	return 1 << 23
+}
+
+// deployedEntry is the entry size of the *Deployed benchmarks: the keyword
+// table's (24 bytes: 96-bit tag, 96-bit wei). PLINKO_BENCH_ENTRY overrides
+// it, to compare with another layout (16: the gwei entries before).
+var deployedEntry = benchEntry()
+
+func benchEntry() int {
+	if e, err := strconv.Atoi(os.Getenv("PLINKO_BENCH_ENTRY")); err == nil && e > 0 {
+		return e
+	}
+	return keyword.EntrySize
 }
 
 var benchKinds = []OffsetKind{OffsetIPRF, OffsetAESScan}
@@ -113,15 +127,15 @@ func BenchmarkPlinkoHintInit(b *testing.B) {
 	}
 }
 
-// BenchmarkPlinkoHintInit16 is HintInit for the deployed keyword entries
-// (16 bytes) with the default offset function.
-func BenchmarkPlinkoHintInit16(b *testing.B) {
-	p, err := NewParams(benchN, 16)
+// BenchmarkPlinkoHintInitDeployed is HintInit for the deployed keyword
+// entries (deployedEntry bytes) with the default offset function.
+func BenchmarkPlinkoHintInitDeployed(b *testing.B) {
+	p, err := NewParams(benchN, deployedEntry)
 	if err != nil {
 		b.Fatal(err)
 	}
 	db := make([]byte, p.DBSize())
-	mrand.NewChaCha8([32]byte{43}).Read(db[:benchN*16])
+	mrand.NewChaCha8([32]byte{43}).Read(db[:benchN*uint64(deployedEntry)])
 	cl, err := NewClient(p, seedReader{mrand.NewChaCha8([32]byte{7})})
 	if err != nil {
 		b.Fatal(err)
@@ -140,6 +154,7 @@ func BenchmarkPlinkoHintInit16(b *testing.B) {
 	b.ReportMetric(float64(len(st)), "state-bytes")
 	b.ReportMetric(float64(p.QuerySize()), "query-bytes")
 	b.ReportMetric(float64(p.AnswerSize()), "answer-bytes")
+	b.ReportMetric(float64(deployedEntry), "entry-bytes")
 }
 
 // BenchmarkPlinkoQuery: iprf is a client whose caches are complete, as
@@ -244,16 +259,17 @@ func BenchmarkPlinkoAnswer(b *testing.B) {
 	b.ReportMetric(float64(e.p.AnswerSize()), "answer-bytes")
 }
 
-// BenchmarkPlinkoAnswer16 is the server's answer for the deployed keyword
-// entries (16 bytes, a 128 MiB database). The queries are random: the
-// server's work does not depend on what a query asks for.
-func BenchmarkPlinkoAnswer16(b *testing.B) {
-	p, err := NewParams(benchN, 16)
+// BenchmarkPlinkoAnswerDeployed is the server's answer for the deployed
+// keyword entries (deployedEntry bytes: a 192 MiB database at 2^23). The
+// queries are random: the server's work does not depend on what a query
+// asks for.
+func BenchmarkPlinkoAnswerDeployed(b *testing.B) {
+	p, err := NewParams(benchN, deployedEntry)
 	if err != nil {
 		b.Fatal(err)
 	}
 	db := make([]byte, p.DBSize())
-	mrand.NewChaCha8([32]byte{44}).Read(db[:benchN*16])
+	mrand.NewChaCha8([32]byte{44}).Read(db[:benchN*uint64(deployedEntry)])
 	srv, err := NewServer(p, db)
 	if err != nil {
 		b.Fatal(err)
@@ -280,6 +296,7 @@ func BenchmarkPlinkoAnswer16(b *testing.B) {
 	}
 	reportCPU(b, c0)
 	b.ReportMetric(float64(p.AnswerSize()), "answer-bytes")
+	b.ReportMetric(float64(deployedEntry), "entry-bytes")
 }
 
 func mustQuery(b testing.TB, cl *Client, x uint64) *Query {
@@ -352,8 +369,47 @@ func reportCPU(b *testing.B, c0 time.Duration) {
 // it: three random indices in one Batch (with its check), answered by the
 // server (outside the client's timings), reconstructed together. Reports
 // the client's build and reconstruct time per lookup and the server's.
+// entry=8 is the workload; entry=deployed the keyword table's entries.
 func BenchmarkPlinkoLookup(b *testing.B) {
-	e := getBenchEnv(b, DefaultOffsets)
+	b.Run("entry=8", func(b *testing.B) { benchLookup(b, getBenchEnv(b, DefaultOffsets)) })
+	b.Run(fmt.Sprintf("entry=%d", deployedEntry), func(b *testing.B) { benchLookup(b, deployedEnv(b)) })
+}
+
+var deployedBenchEnv *benchEnv
+
+// deployedEnv is a server and hinted client over deployedEntry-byte entries.
+func deployedEnv(b *testing.B) *benchEnv {
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if deployedBenchEnv != nil {
+		return deployedBenchEnv
+	}
+	p, err := NewParams(benchN, deployedEntry)
+	if err != nil {
+		b.Fatal(err)
+	}
+	db := make([]byte, p.DBSize())
+	mrand.NewChaCha8([32]byte{45}).Read(db[:benchN*uint64(deployedEntry)])
+	srv, err := NewServer(p, db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cl, err := NewClient(p, seedReader{mrand.NewChaCha8([32]byte{7})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cl.HintInit(bytes.NewReader(db), nil); err != nil {
+		b.Fatal(err)
+	}
+	st, err := cl.MarshalBinary()
+	if err != nil {
+		b.Fatal(err)
+	}
+	deployedBenchEnv = &benchEnv{p: p, db: db, srv: srv, cl: cl, state: st}
+	return deployedBenchEnv
+}
+
+func benchLookup(b *testing.B, e *benchEnv) {
 	cl, err := LoadClient(e.state, WithRand(seedReader{mrand.NewChaCha8([32]byte{9})}))
 	if err != nil {
 		b.Fatal(err)

@@ -55,7 +55,7 @@ func (s *Server) Answer(q *Query, epoch uint64) (*Answer, error) {
 		binary.LittleEndian.PutUint64(ans.R1, r[1])
 		return ans, nil
 	}
-	if e == 16 { // the deployed keyword entries: no per-word loop
+	if e == 16 { // no per-word loop
 		var r [2][2]uint64
 		for i, off := range q.Offsets {
 			if off >= w {
@@ -67,6 +67,24 @@ func (s *Server) Answer(q *Query, epoch uint64) (*Answer, error) {
 			acc[1] ^= binary.LittleEndian.Uint64(ent[8:])
 		}
 		for k := range 2 {
+			binary.LittleEndian.PutUint64(ans.R0[8*k:], r[0][k])
+			binary.LittleEndian.PutUint64(ans.R1[8*k:], r[1][k])
+		}
+		return ans, nil
+	}
+	if e == 24 { // the deployed keyword entries (96-bit tag, 96-bit wei)
+		var r [2][3]uint64
+		for i, off := range q.Offsets {
+			if off >= w {
+				return nil, fmt.Errorf("%w: offset %d outside a block of %d", ErrMalformed, off, w)
+			}
+			acc := &r[q.Mask[i>>3]>>(i&7)&1]
+			ent := s.db[(i*p.W+int(off))*24:][:24]
+			acc[0] ^= binary.LittleEndian.Uint64(ent)
+			acc[1] ^= binary.LittleEndian.Uint64(ent[8:])
+			acc[2] ^= binary.LittleEndian.Uint64(ent[16:])
+		}
+		for k := range 3 {
 			binary.LittleEndian.PutUint64(ans.R0[8*k:], r[0][k])
 			binary.LittleEndian.PutUint64(ans.R1[8*k:], r[1][k])
 		}

@@ -12,7 +12,7 @@ import (
 
 func writeHead(t *testing.T, dir string) {
 	t.Helper()
-	h := &dataset.Head{FormatVersion: dataset.FormatVersion, Epoch: 7, BlockNumber: 7, SnapshotEpoch: 5, OldestDelta: 1}
+	h := &dataset.Head{FormatVersion: dataset.FormatVersion, ChainID: 1337, Epoch: 7, BlockNumber: 7, SnapshotEpoch: 5, OldestDelta: 1}
 	if err := dataset.Dir(dir).WriteHead(h); err != nil {
 		t.Fatal(err)
 	}

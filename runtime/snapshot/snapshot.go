@@ -79,6 +79,11 @@ func Write(dir dataset.Dir, db *dataset.Database) (*dataset.Manifest, error) {
 	}
 	var previous string
 	if old, err := dir.ReadManifest(); err == nil {
+		// Clients pin the chain they first saw: one directory never
+		// switches chains under them.
+		if old.ChainID != db.ChainID {
+			return nil, fmt.Errorf("snapshot: %s publishes chain %d; refusing a database of chain %d (use another directory)", dir, old.ChainID, db.ChainID)
+		}
 		previous = old.Snapshot().Name
 	}
 	f, err := dir.WriteSnapshot(db.Entries, (w*c-n)*keyword.EntrySize)
@@ -87,9 +92,11 @@ func Write(dir dataset.Dir, db *dataset.Database) (*dataset.Manifest, error) {
 	}
 	m := &dataset.Manifest{
 		FormatVersion: dataset.FormatVersion,
+		ChainID:       db.ChainID,
 		Epoch:         db.Epoch,
 		BlockNumber:   db.BlockNumber,
 		BlockHash:     db.BlockHash,
+		StateRoot:     db.StateRoot,
 		N:             n, W: w, C: c,
 		EntrySize: keyword.EntrySize,
 		Keyword:   dataset.KeywordOf(db.Keyword),
@@ -100,7 +107,7 @@ func Write(dir dataset.Dir, db *dataset.Database) (*dataset.Manifest, error) {
 	}
 	head, err := dir.ReadHead()
 	if err != nil || head.Epoch < m.Epoch {
-		h := &dataset.Head{FormatVersion: dataset.FormatVersion, Epoch: m.Epoch, BlockNumber: m.BlockNumber,
+		h := &dataset.Head{FormatVersion: dataset.FormatVersion, ChainID: m.ChainID, Epoch: m.Epoch, BlockNumber: m.BlockNumber,
 			BlockHash: m.BlockHash, SnapshotEpoch: m.Epoch, OldestDelta: m.Epoch + 1}
 		if err := dir.WriteHead(h); err != nil {
 			return nil, fmt.Errorf("snapshot: writing head: %w", err)

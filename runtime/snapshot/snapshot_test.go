@@ -6,7 +6,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/holiman/uint256"
 
 	"github.com/plinko-pir/plinko/runtime/dataset"
 	"github.com/plinko-pir/plinko/runtime/keyword"
@@ -19,13 +22,14 @@ func testDB(t *testing.T, epoch uint64, accounts int) *dataset.Database {
 	p := keyword.Params{Seed: [32]byte{byte(epoch)}, TableSize: m}
 	var acc []keyword.Account
 	for i := range accounts {
-		acc = append(acc, keyword.Account{Address: [20]byte{byte(i), byte(i >> 8), byte(epoch)}, Balance: uint64(i + 1)})
+		acc = append(acc, keyword.Account{Key: keyword.KeyOf([20]byte{byte(i), byte(i >> 8), byte(epoch)}), Balance: *uint256.NewInt(uint64(i + 1))})
 	}
 	tab, err := keyword.Build(p, acc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &dataset.Database{Epoch: epoch, BlockNumber: epoch, BlockHash: dataset.Hash{byte(epoch)}, Keyword: p, Entries: tab.Bytes()}
+	return &dataset.Database{ChainID: 1337, Epoch: epoch, BlockNumber: epoch, BlockHash: dataset.Hash{byte(epoch)},
+		StateRoot: dataset.Hash{0xee, byte(epoch)}, Keyword: p, Entries: tab.Bytes()}
 }
 
 func TestLayout(t *testing.T) {
@@ -60,7 +64,7 @@ func TestHintGen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.Epoch != epoch || m.N != db.Keyword.TableSize || m.BlockHash != db.BlockHash {
+		if m.Epoch != epoch || m.N != db.Keyword.TableSize || m.BlockHash != db.BlockHash || m.ChainID != 1337 || m.StateRoot != db.StateRoot {
 			t.Fatalf("manifest %+v", m)
 		}
 		if p, _ := m.Keyword.Params(); p != db.Keyword {
@@ -71,11 +75,11 @@ func TestHintGen(t *testing.T) {
 			t.Fatal(err)
 		}
 		n := len(db.Entries)
-		if uint64(len(snap)) != m.W*m.C*16 || !bytes.Equal(snap[:n], db.Entries) || !bytes.Equal(snap[n:], make([]byte, len(snap)-n)) {
+		if uint64(len(snap)) != m.W*m.C*keyword.EntrySize || !bytes.Equal(snap[:n], db.Entries) || !bytes.Equal(snap[n:], make([]byte, len(snap)-n)) {
 			t.Fatal("snapshot is not the database padded with zero entries")
 		}
 		h, err := dir.ReadHead()
-		if err != nil || h.Epoch != epoch || h.SnapshotEpoch != epoch || h.OldestDelta != epoch+1 {
+		if err != nil || h.ChainID != 1337 || h.Epoch != epoch || h.SnapshotEpoch != epoch || h.OldestDelta != epoch+1 {
 			t.Fatalf("head %+v, %v", h, err)
 		}
 		names = append(names, m.Snapshot().Name)
@@ -89,7 +93,7 @@ func TestHintGen(t *testing.T) {
 	}
 
 	// A newer head (an updater's) is never moved back by a snapshot.
-	h := &dataset.Head{FormatVersion: 1, Epoch: 50, BlockNumber: 50, SnapshotEpoch: 30, OldestDelta: 31}
+	h := &dataset.Head{FormatVersion: dataset.FormatVersion, ChainID: 1337, Epoch: 50, BlockNumber: 50, SnapshotEpoch: 30, OldestDelta: 31}
 	if err := dir.WriteHead(h); err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +102,13 @@ func TestHintGen(t *testing.T) {
 	}
 	if got, _ := dir.ReadHead(); got.Epoch != 50 {
 		t.Fatalf("head moved back to %d", got.Epoch)
+	}
+
+	// A database of another chain is refused: clients pin the chain id.
+	other := testDB(t, 60, 100)
+	other.ChainID = 1
+	if _, err := Write(dir, other); err == nil || !strings.Contains(err.Error(), "chain 1337") {
+		t.Fatalf("database of another chain: %v", err)
 	}
 
 	// A corrupt database publishes nothing.

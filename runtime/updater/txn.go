@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"slices"
 
+	"github.com/holiman/uint256"
+
 	"github.com/plinko-pir/plinko/runtime/dataset"
 	"github.com/plinko-pir/plinko/runtime/keyword"
 )
@@ -28,9 +30,9 @@ func (x *txn) remember(pos uint64, was []byte) {
 	}
 }
 
-func (x *txn) setBalance(pos, balance uint64) {
+func (x *txn) setBalance(pos uint64, wei *uint256.Int) error {
 	x.remember(pos, x.t.Entry(pos))
-	x.t.SetBalance(pos, balance)
+	return x.t.SetBalance(pos, wei)
 }
 
 func (x *txn) xor(pos uint64, v []byte) {
@@ -43,8 +45,8 @@ func (x *txn) xor(pos uint64, v []byte) {
 
 // insert adds a new entry; see keyword.Table.Insert for where the moved
 // entries' previous contents are.
-func (x *txn) insert(tag, balance uint64) error {
-	changed, err := x.t.Insert(tag, balance)
+func (x *txn) insert(tag keyword.Tag, wei *uint256.Int) error {
+	changed, err := x.t.Insert(tag, wei)
 	if err != nil {
 		return err
 	}

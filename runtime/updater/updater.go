@@ -27,6 +27,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/holiman/uint256"
 
 	"github.com/plinko-pir/plinko/runtime/dataset"
 	"github.com/plinko-pir/plinko/runtime/dbgen"
@@ -87,22 +88,27 @@ var (
 	// ErrReorgTooDeep means the common ancestor is older than every epoch
 	// whose delta is still kept: regenerate with db-gen and hint-gen.
 	ErrReorgTooDeep = errors.New("updater: reorg deeper than the kept deltas")
+	// ErrWrongChain means the node serves another chain than the published
+	// dataset (its manifest's chain id): following it would mix chains.
+	ErrWrongChain = errors.New("updater: the node serves another chain than the dataset")
 )
 
 type blockRef struct {
 	Number uint64
 	Hash   common.Hash
+	Root   common.Hash // state root, named in snapshots and deltas
 }
 
 // Updater holds the database at its newest epoch. Not safe for concurrent
 // use; Run owns it.
 type Updater struct {
-	cfg    Config
-	log    *slog.Logger
-	dir    dataset.Dir
-	params keyword.Params
-	table  *keyword.Table
-	m      *Metrics
+	cfg     Config
+	log     *slog.Logger
+	dir     dataset.Dir
+	chainID uint64 // of the dataset; the node must serve the same
+	params  keyword.Params
+	table   *keyword.Table
+	m       *Metrics
 
 	occupied uint64 // occupied table entries, kept without a scan per block
 
@@ -171,7 +177,8 @@ func New(cfg Config) (*Updater, error) {
 		return nil, err
 	}
 	u.epoch, u.snapshotEpoch = m.Epoch, m.Epoch
-	u.block = blockRef{m.BlockNumber, common.Hash(m.BlockHash)}
+	u.chainID = m.ChainID
+	u.block = blockRef{m.BlockNumber, common.Hash(m.BlockHash), common.Hash(m.StateRoot)}
 	u.history[m.Epoch] = u.block
 	u.oldest = m.Epoch + 1
 
@@ -187,10 +194,13 @@ func New(cfg Config) (*Updater, error) {
 	}
 	for e := m.Epoch; e >= 1 && below[e]; e-- {
 		d, err := u.dir.ReadDelta(e)
+		if err == nil && d.ChainID != u.chainID {
+			err = fmt.Errorf("%w: delta %d names chain %d, the manifest %d", dataset.ErrCorrupt, e, d.ChainID, u.chainID)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("updater: kept delta: %w", err)
 		}
-		u.history[e] = blockRef{d.BlockNumber, common.Hash(d.BlockHash)}
+		u.history[e] = blockRef{d.BlockNumber, common.Hash(d.BlockHash), common.Hash(d.StateRoot)}
 		u.oldest = e
 	}
 	// Deltas above the snapshot: replay them, contiguous, in order.
@@ -205,6 +215,9 @@ func New(cfg Config) (*Updater, error) {
 		if err == nil && d.EntrySize != keyword.EntrySize {
 			err = fmt.Errorf("%w: delta %d has entry size %d", dataset.ErrCorrupt, e, d.EntrySize)
 		}
+		if err == nil && d.ChainID != u.chainID {
+			err = fmt.Errorf("%w: delta %d names chain %d, the manifest %d", dataset.ErrCorrupt, e, d.ChainID, u.chainID)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("updater: replaying: %w", err)
 		}
@@ -212,7 +225,7 @@ func New(cfg Config) (*Updater, error) {
 			return nil, fmt.Errorf("updater: replaying: %w", err)
 		}
 		u.epoch = e
-		u.block = blockRef{d.BlockNumber, common.Hash(d.BlockHash)}
+		u.block = blockRef{d.BlockNumber, common.Hash(d.BlockHash), common.Hash(d.StateRoot)}
 		u.history[e] = u.block
 	}
 	if err := u.prune(); err != nil {
@@ -276,7 +289,7 @@ func (u *Updater) Epoch() (epoch, number uint64, hash common.Hash) {
 }
 
 func (u *Updater) head() dataset.Head {
-	return dataset.Head{FormatVersion: dataset.FormatVersion, Epoch: u.epoch, BlockNumber: u.block.Number,
+	return dataset.Head{FormatVersion: dataset.FormatVersion, ChainID: u.chainID, Epoch: u.epoch, BlockNumber: u.block.Number,
 		BlockHash: dataset.Hash(u.block.Hash), SnapshotEpoch: u.snapshotEpoch, OldestDelta: u.oldest}
 }
 
@@ -328,8 +341,9 @@ func (u *Updater) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if errors.Is(err, ErrReorgTooDeep) || errors.Is(err, keyword.ErrTableFull) {
-			return err
+		if errors.Is(err, ErrReorgTooDeep) || errors.Is(err, keyword.ErrTableFull) || errors.Is(err, ErrWrongChain) ||
+			errors.Is(err, keyword.ErrBalanceTooLarge) {
+			return err // retrying cannot help
 		}
 		u.m.followErrors.Inc()
 		u.log.Warn("updater: following the chain failed; retrying", "err", err, "in", backoff)
@@ -350,6 +364,15 @@ func (u *Updater) dial(ctx context.Context) error {
 	c, err := rpc.DialContext(ctx, u.cfg.RPC)
 	if err != nil {
 		return fmt.Errorf("updater: connecting to %s: %w", u.cfg.RPC, err)
+	}
+	id, err := dbgen.ChainID(ctx, c)
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("updater: %w", err)
+	}
+	if id != u.chainID {
+		c.Close()
+		return fmt.Errorf("%w: %s serves chain %d, %s publishes chain %d", ErrWrongChain, u.cfg.RPC, id, u.cfg.Dir, u.chainID)
 	}
 	u.c, u.ec = c, ethclient.NewClient(c)
 	return nil
@@ -479,7 +502,9 @@ func (u *Updater) CatchUp(ctx context.Context, received time.Time) error {
 
 // apply brings the table from the state of block parent to that of block
 // hdr inside x: every account the block modified (transactions, fee
-// recipient, withdrawals, system contracts) whose balance in gwei changed.
+// recipient, withdrawals, system contracts) whose balance in wei changed. A
+// balance wider than an entry holds fails the block (keyword.ErrBalanceTooLarge),
+// never saturated.
 func (u *Updater) apply(ctx context.Context, x *txn, parent common.Hash, hdr *types.Header) error {
 	var addrs []common.Address
 	if err := u.c.CallContext(ctx, &addrs, "debug_getModifiedAccountsByHash", parent, hdr.Hash()); err != nil {
@@ -491,33 +516,30 @@ func (u *Updater) apply(ctx context.Context, x *txn, parent common.Hash, hdr *ty
 	if err != nil {
 		return fmt.Errorf("updater: balances of block %d: %w", hdr.Number, err)
 	}
-	type newAccount struct{ tag, balance uint64 }
+	type newAccount struct {
+		tag keyword.Tag
+		wei uint256.Int
+	}
 	var inserts []newAccount
 	for _, a := range accounts {
-		tag := keyword.Tag(u.params.Seed, a.Address)
+		tag := keyword.TagOf(u.params.Seed, a.Key)
 		if pos, ok := u.table.Find(tag); ok {
-			if u.table.Balance(pos) != a.Balance {
-				x.setBalance(pos, a.Balance)
+			if was := u.table.Balance(pos); !was.Eq(&a.Balance) {
+				if err := x.setBalance(pos, &a.Balance); err != nil {
+					return fmt.Errorf("updater: block %d: %w", hdr.Number, err)
+				}
 			}
-		} else if a.Balance != 0 {
+		} else if !a.Balance.IsZero() {
 			inserts = append(inserts, newAccount{tag, a.Balance})
 		}
 	}
 	// Inserts in tag order, after the updates: the same block always
 	// produces the same table, whatever order the node listed accounts in.
-	slices.SortFunc(inserts, func(a, b newAccount) int {
-		switch {
-		case a.tag < b.tag:
-			return -1
-		case a.tag > b.tag:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(inserts, func(a, b newAccount) int { return bytes.Compare(a.tag[:], b.tag[:]) })
 	for _, n := range inserts {
-		if err := x.insert(n.tag, n.balance); err != nil {
+		if err := x.insert(n.tag, &n.wei); err != nil {
 			if errors.Is(err, keyword.ErrTagExists) {
-				continue // two new addresses with one tag (see keyword/README.md): the first keeps it
+				continue // two new accounts with one 96-bit tag (see keyword/README.md): the first keeps it
 			}
 			return fmt.Errorf("updater: inserting a new account in block %d: %w", hdr.Number, err)
 		}
@@ -594,8 +616,8 @@ func (u *Updater) reorg(ctx context.Context, received time.Time) error {
 	x := newTxn(u.table)
 	for e := u.epoch; e > ancestor; e-- {
 		d, err := u.dir.ReadDelta(e)
-		if err == nil && d.EntrySize != keyword.EntrySize {
-			err = fmt.Errorf("entry size %d", d.EntrySize)
+		if err == nil && (d.EntrySize != keyword.EntrySize || d.ChainID != u.chainID) {
+			err = fmt.Errorf("entry size %d, chain %d", d.EntrySize, d.ChainID)
 		}
 		if err != nil {
 			x.rollback()
@@ -645,8 +667,8 @@ func (u *Updater) reorg(ctx context.Context, received time.Time) error {
 func (u *Updater) publish(ctx context.Context, x *txn, hdr *types.Header, received, began time.Time, reorg bool) error {
 	u.step(u.epoch+1, "applied")
 	d := &dataset.Delta{
-		Epoch: u.epoch + 1, BlockNumber: hdr.Number.Uint64(),
-		BlockHash: dataset.Hash(hdr.Hash()), ParentHash: dataset.Hash(hdr.ParentHash),
+		ChainID: u.chainID, Epoch: u.epoch + 1, BlockNumber: hdr.Number.Uint64(),
+		BlockHash: dataset.Hash(hdr.Hash()), ParentHash: dataset.Hash(hdr.ParentHash), StateRoot: dataset.Hash(hdr.Root),
 		EntrySize: keyword.EntrySize, Records: x.records(),
 	}
 	if err := u.dir.WriteDelta(d); err != nil {
@@ -658,7 +680,7 @@ func (u *Updater) publish(ctx context.Context, x *txn, hdr *types.Header, receiv
 	u.resumed = false
 	u.step(d.Epoch, "delta")
 	u.epoch = d.Epoch
-	u.block = blockRef{d.BlockNumber, hdr.Hash()}
+	u.block = blockRef{d.BlockNumber, hdr.Hash(), hdr.Root}
 	u.history[u.epoch] = u.block
 	if err := u.dir.WriteHead(ptr(u.head())); err != nil {
 		u.m.publishErrors.Inc()
@@ -762,7 +784,7 @@ func (u *Updater) regenerate(ctx context.Context, hdr *types.Header, received ti
 	}
 	stored := 0
 	for _, a := range accounts {
-		if a.Balance != 0 {
+		if !a.Balance.IsZero() {
 			stored++
 		}
 	}
@@ -770,8 +792,8 @@ func (u *Updater) regenerate(ctx context.Context, hdr *types.Header, received ti
 	if err != nil {
 		return fmt.Errorf("updater: regenerating the table at block %d: %w", hdr.Number, err)
 	}
-	db := &dataset.Database{Epoch: epoch, BlockNumber: hdr.Number.Uint64(), BlockHash: dataset.Hash(hdr.Hash()),
-		Keyword: table.Params(), Entries: table.Bytes()}
+	db := &dataset.Database{ChainID: u.chainID, Epoch: epoch, BlockNumber: hdr.Number.Uint64(), BlockHash: dataset.Hash(hdr.Hash()),
+		StateRoot: dataset.Hash(hdr.Root), Keyword: table.Params(), Entries: table.Bytes()}
 	m, err := snapshot.Write(u.dir, db)
 	if err != nil {
 		u.m.publishErrors.Inc()
@@ -782,7 +804,7 @@ func (u *Updater) regenerate(ctx context.Context, hdr *types.Header, received ti
 	u.table, u.params = table, table.Params()
 	u.epoch, u.snapshotEpoch, u.oldest = epoch, epoch, epoch+1
 	u.regenerated, u.regenEpoch = true, epoch
-	u.block = blockRef{hdr.Number.Uint64(), hdr.Hash()}
+	u.block = blockRef{hdr.Number.Uint64(), hdr.Hash(), hdr.Root}
 	clear(u.history)
 	u.history[epoch] = u.block
 	if err := u.prune(); err != nil {
@@ -810,8 +832,8 @@ func (u *Updater) regenerate(ctx context.Context, hdr *types.Header, received ti
 // writeSnapshot publishes the current table as a snapshot, then prunes
 // deltas more than Retention epochs behind it.
 func (u *Updater) writeSnapshot() (*dataset.Manifest, error) {
-	db := &dataset.Database{Epoch: u.epoch, BlockNumber: u.block.Number, BlockHash: dataset.Hash(u.block.Hash),
-		Keyword: u.params, Entries: u.table.Bytes()}
+	db := &dataset.Database{ChainID: u.chainID, Epoch: u.epoch, BlockNumber: u.block.Number, BlockHash: dataset.Hash(u.block.Hash),
+		StateRoot: dataset.Hash(u.block.Root), Keyword: u.params, Entries: u.table.Bytes()}
 	m, err := snapshot.Write(u.dir, db)
 	if err != nil {
 		u.m.publishErrors.Inc()

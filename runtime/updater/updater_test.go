@@ -22,6 +22,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/holiman/uint256"
 
 	"github.com/plinko-pir/plinko/runtime/dataset"
 	"github.com/plinko-pir/plinko/runtime/dbgen"
@@ -172,7 +173,8 @@ func initialTable(t testing.TB, dir dataset.Dir) (*keyword.Table, *dataset.Manif
 }
 
 // checkAgainstChain enumerates every account of the block's state and checks
-// that the table holds exactly the accounts with a non-zero gwei balance.
+// that the table holds exactly the accounts with a non-zero balance, each to
+// the wei.
 func checkAgainstChain(t testing.TB, c *rpc.Client, tab *keyword.Table, block common.Hash) {
 	t.Helper()
 	accounts, err := dbgen.AccountRange(context.Background(), c, block, 2, nil)
@@ -182,21 +184,21 @@ func checkAgainstChain(t testing.TB, c *rpc.Client, tab *keyword.Table, block co
 	p := tab.Params()
 	nonzero := 0
 	for _, a := range accounts {
-		pos, ok := tab.Find(keyword.Tag(p.Seed, a.Address))
-		got := uint64(0)
+		pos, ok := tab.Find(keyword.TagOf(p.Seed, a.Key))
+		var got uint256.Int
 		if ok {
 			got = tab.Balance(pos)
 		}
-		if got != a.Balance {
-			t.Fatalf("block %s: %x has %d gwei in the database, %d on chain", block, a.Address, got, a.Balance)
+		if !got.Eq(&a.Balance) {
+			t.Fatalf("block %s: trie key %x has %s wei in the database, %s on chain", block, a.Key, got.Dec(), a.Balance.Dec())
 		}
-		if a.Balance != 0 {
+		if !a.Balance.IsZero() {
 			nonzero++
 		}
 	}
 	stored := 0
 	for pos := range p.TableSize {
-		if e := tab.Entry(pos); !bytes.Equal(e[:8], make([]byte, 8)) && tab.Balance(pos) != 0 {
+		if tag, bal := keyword.DecodeEntry(tab.Entry(pos)); !tag.IsZero() && !bal.IsZero() {
 			stored++
 		}
 	}
@@ -247,6 +249,16 @@ func TestFollowsChain(t *testing.T) {
 		}
 		if p.Delta.Epoch != epoch || p.Delta.BlockNumber != epoch || p.Delta.ParentHash != prev || p.Reorg {
 			t.Fatalf("epoch %d: delta %d for block %d, parent %s (want %s)", epoch, p.Delta.Epoch, p.Delta.BlockNumber, p.Delta.ParentHash, prev)
+		}
+		// The delta names its chain and block exactly as the node does.
+		hdr, err := ethclient.NewClient(c).HeaderByNumber(context.Background(), new(big.Int).SetUint64(p.Delta.BlockNumber))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Delta.ChainID != devnet.ChainID || p.Head.ChainID != devnet.ChainID || p.Delta.BlockHash != dataset.Hash(hdr.Hash()) ||
+			p.Delta.StateRoot != dataset.Hash(hdr.Root) {
+			t.Fatalf("epoch %d: delta names chain %d block %s root %s; node: block %s root %s",
+				epoch, p.Delta.ChainID, p.Delta.BlockHash, p.Delta.StateRoot, hdr.Hash(), hdr.Root)
 		}
 		prev = p.Delta.BlockHash
 		applyFromDisk(t, dir, tab, epoch)
@@ -577,6 +589,40 @@ func TestRefusesCorruptDelta(t *testing.T) {
 	}
 }
 
+// TestRefusesOtherChain: a dataset of another chain id than the node's is
+// never followed: the updater stops with ErrWrongChain and publishes nothing.
+func TestRefusesOtherChain(t *testing.T) {
+	t.Parallel()
+	n := startDevnet(t, devnet.Config{Accounts: 50, Seed: 15, Manual: true})
+	dir := dataset.Dir(t.TempDir())
+	bootstrap(t, n, string(dir))
+	m, err := dir.ReadManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.ChainID = 5
+	h, _ := dir.ReadHead()
+	h.ChainID = 5
+	if err := dir.WriteManifest(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := dir.WriteHead(h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.MineBlock(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = Run(ctx, Config{RPC: n.HTTPURL(), Dir: string(dir), Logger: quiet()})
+	if !errors.Is(err, ErrWrongChain) || !strings.Contains(err.Error(), "chain 1337") || !strings.Contains(err.Error(), "chain 5") {
+		t.Fatalf("node of chain 1337, dataset of chain 5: %v", err)
+	}
+	if epochs, _ := dir.DeltaEpochs(); len(epochs) != 0 {
+		t.Fatalf("deltas %v published for another chain", epochs)
+	}
+}
+
 // TestTableFull: a table without headroom fills up with new accounts; with
 // regeneration off the updater then stops with ErrTableFull and the published files stay those of
 // the last complete epoch.
@@ -665,7 +711,7 @@ func TestRegenerate(t *testing.T) {
 		every uint64
 	}{{"full", 0}, {"load", 2}} {
 		r := &run{name: tc.name, dir: dataset.Dir(t.TempDir())}
-		bootstrapWith(t, n, dbgen.Config{Load: 0.9, Headroom: -1}, string(r.dir))
+		bootstrapWith(t, n, dbgen.Config{Load: 0.88, Headroom: -1}, string(r.dir))
 		r.f = follow(t, Config{RPC: n.WSURL(), Dir: string(r.dir), SnapshotEvery: tc.every})
 		var m *dataset.Manifest
 		r.tab, m = initialTable(t, r.dir)

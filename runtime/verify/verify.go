@@ -1,8 +1,10 @@
 // Package verify is the deployment checklist behind `plinko verify`: every
 // service alive and ready, the published manifest, snapshot, head and newest
 // delta intact, the wallet page and its WebAssembly served, one full private
-// lookup answered correctly, and (with an RPC URL) the served epoch close to
-// the chain head. Each check prints one line; any failure fails the run.
+// lookup answered correctly, and (with the RPC URL of a node the user
+// trusts) the chain id, the blocks the snapshot and the newest delta name
+// (hash and state root) and the served epoch close to the chain head. Each
+// check prints one line; any failure fails the run.
 package verify
 
 import (
@@ -21,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/plinko-pir/plinko/runtime/client"
@@ -31,8 +34,9 @@ import (
 // Config names the deployment to check.
 type Config struct {
 	Wallet, CDN, PIR string
-	// RPC, when set, is an Ethereum JSON-RPC URL whose head the served epoch
-	// must be within MaxLag blocks of.
+	// RPC, when set, is the JSON-RPC URL of an Ethereum node the user
+	// trusts: the published chain id, block hashes and state roots must be
+	// its, and the served epoch within MaxLag blocks of its head.
 	RPC string
 	// HTTP is used for every request; nil means balance.HTTPClient (bounded
 	// connect and response-header waits, no overall limit: the snapshot is big).
@@ -69,6 +73,7 @@ type run struct {
 	http   *http.Client
 	checks []Check
 	man    *dataset.Manifest
+	delta  *dataset.Delta // the newest delta, when one is published
 	// servedBlock is the block of the pir-server's answer (0 until known).
 	servedBlock uint64
 }
@@ -93,7 +98,15 @@ func Run(ctx context.Context, cfg Config) ([]Check, error) {
 	r.add("snapshot", snap)
 	r.add("private lookup", lookup)
 	if cfg.RPC != "" {
-		r.add("chain head", r.checkChainHead(ctx))
+		ec, err := ethclient.DialContext(ctx, cfg.RPC)
+		if err != nil {
+			r.add("chain blocks", fail("connecting to %s: %v", cfg.RPC, err))
+			r.add("chain head", fail("connecting to %s: %v", cfg.RPC, err))
+		} else {
+			r.add("chain blocks", r.checkChainBlocks(ctx, ec))
+			r.add("chain head", r.checkChainHead(ctx, ec))
+			ec.Close()
+		}
 	}
 	failed := 0
 	for _, c := range r.checks {
@@ -188,8 +201,8 @@ func (r *run) checkManifest(ctx context.Context) result {
 	}
 	r.man = man
 	s := man.Snapshot()
-	return pass("epoch %d (block %d), n=%d, %d blocks of %d, snapshot %s (%d bytes)",
-		man.Epoch, man.BlockNumber, man.N, man.C, man.W, s.Name, s.Size)
+	return pass("chain %d, epoch %d (block %d %s, state root %s), n=%d, %d blocks of %d, snapshot %s (%d bytes)",
+		man.ChainID, man.Epoch, man.BlockNumber, man.BlockHash, man.StateRoot, man.N, man.C, man.W, s.Name, s.Size)
 }
 
 func (r *run) checkHead(ctx context.Context) result {
@@ -223,10 +236,14 @@ func (r *run) checkHead(ctx context.Context) result {
 	if err != nil {
 		return fail("%s: %v", durl, err)
 	}
-	if d.Epoch != head.Epoch || d.BlockNumber != head.BlockNumber || d.BlockHash != head.BlockHash {
-		return fail("newest delta names epoch %d block %d %s, head says epoch %d block %d %s",
-			d.Epoch, d.BlockNumber, d.BlockHash, head.Epoch, head.BlockNumber, head.BlockHash)
+	if d.Epoch != head.Epoch || d.BlockNumber != head.BlockNumber || d.BlockHash != head.BlockHash || d.ChainID != head.ChainID {
+		return fail("newest delta names chain %d epoch %d block %d %s, head says chain %d epoch %d block %d %s",
+			d.ChainID, d.Epoch, d.BlockNumber, d.BlockHash, head.ChainID, head.Epoch, head.BlockNumber, head.BlockHash)
 	}
+	if r.man != nil && head.ChainID != r.man.ChainID {
+		return fail("head names chain %d, the manifest chain %d", head.ChainID, r.man.ChainID)
+	}
+	r.delta = d
 	return pass("epoch %d (block %d %s); newest delta verifies (%d records); deltas kept from epoch %d",
 		head.Epoch, head.BlockNumber, head.BlockHash, len(d.Records), head.OldestDelta)
 }
@@ -401,12 +418,55 @@ func (r *run) checkLookup(ctx context.Context) (snapshot, lookup result) {
 		index, res.Epoch, res.Block, built.Round(time.Millisecond), took.Round(time.Millisecond))
 }
 
-func (r *run) checkChainHead(ctx context.Context) result {
-	ec, err := ethclient.DialContext(ctx, r.cfg.RPC)
-	if err != nil {
-		return fail("connecting to %s: %v", r.cfg.RPC, err)
+// checkChainBlocks compares what the deployment claims with the trusted
+// node: its chain id, and the block (number, hash, state root) the snapshot
+// and the newest delta name. A snapshot block may have been reorged out
+// since (the deltas correct it), so it must only be a block the node knows;
+// the newest delta's block must be on the node's canonical chain.
+func (r *run) checkChainBlocks(ctx context.Context, ec *ethclient.Client) result {
+	if r.man == nil {
+		return fail("no valid manifest")
 	}
-	defer ec.Close()
+	id, err := ec.ChainID(ctx)
+	if err != nil {
+		return fail("eth_chainId: %v", err)
+	}
+	if !id.IsUint64() || id.Uint64() != r.man.ChainID {
+		return fail("the deployment publishes chain %d, the node at %s serves chain %s", r.man.ChainID, r.cfg.RPC, id)
+	}
+	type named struct {
+		what          string
+		number        uint64
+		hash, root    dataset.Hash
+		needCanonical bool
+	}
+	blocks := []named{{"snapshot", r.man.BlockNumber, r.man.BlockHash, r.man.StateRoot, false}}
+	if r.delta != nil {
+		blocks = append(blocks, named{"newest delta", r.delta.BlockNumber, r.delta.BlockHash, r.delta.StateRoot, true})
+	}
+	var ok []string
+	for _, b := range blocks {
+		hdr, err := ec.HeaderByHash(ctx, common.Hash(b.hash))
+		if err != nil {
+			return fail("%s names block %d %s, which the node does not know: %v", b.what, b.number, b.hash, err)
+		}
+		if hdr.Number.Uint64() != b.number || dataset.Hash(hdr.Root) != b.root {
+			return fail("%s names block %d %s with state root %s; the node has that block at %d with state root %s",
+				b.what, b.number, b.hash, b.root, hdr.Number, hdr.Root)
+		}
+		canon := "canonical"
+		if c, err := ec.HeaderByNumber(ctx, hdr.Number); err != nil || c.Hash() != hdr.Hash() {
+			if b.needCanonical {
+				return fail("%s names block %d %s, which is not on the node's canonical chain", b.what, b.number, b.hash)
+			}
+			canon = "since reorged out"
+		}
+		ok = append(ok, fmt.Sprintf("%s block %d (%s) hash and state root match", b.what, b.number, canon))
+	}
+	return pass("chain %d; %s", id, strings.Join(ok, "; "))
+}
+
+func (r *run) checkChainHead(ctx context.Context, ec *ethclient.Client) result {
 	head, err := ec.BlockNumber(ctx)
 	if err != nil {
 		return fail("eth_blockNumber: %v", err)

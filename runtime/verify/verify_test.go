@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/big"
 	"math/rand/v2"
 	"net"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/ethereum/go-ethereum/ethclient"
+
 	"github.com/plinko-pir/plinko/runtime/client/clienttest"
+	"github.com/plinko-pir/plinko/runtime/dataset"
 	"github.com/plinko-pir/plinko/runtime/devnet"
 )
 
@@ -115,8 +119,9 @@ func TestVerifyServiceDown(t *testing.T) {
 	}
 }
 
-// TestVerifyChainHead runs a real dev chain: the served block must be within
-// MaxLag blocks of its head.
+// TestVerifyChainHead runs a real dev chain: the published files must name
+// its chain id and its blocks (hash and state root), and the served block
+// must be within MaxLag blocks of its head.
 func TestVerifyChainHead(t *testing.T) {
 	ctx := context.Background()
 	node, err := devnet.Start(ctx, devnet.Config{Accounts: 4, Manual: true, Traffic: devnet.Traffic{}})
@@ -124,19 +129,73 @@ func TestVerifyChainHead(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer node.Close()
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 5; i++ {
 		if _, err := node.MineBlock(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
+	ec, err := ethclient.Dial(node.HTTPURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ec.Close()
+	real := func(n uint64) (dataset.Hash, dataset.Hash) {
+		h, err := ec.HeaderByNumber(ctx, new(big.Int).SetUint64(n))
+		if err != nil {
+			t.Fatalf("header %d: %v", n, err)
+		}
+		return dataset.Hash(h.Hash()), dataset.Hash(h.Root)
+	}
 	head := node.Head().Number.Uint64()
-	d := startDeployment(t, head-1)
+	d := clienttest.Start(t, clienttest.Options{Block: head - 2, Wallet: true, ChainID: devnet.ChainID, Header: real})
+	d.Advance(t, rand.New(rand.NewPCG(1, 1)), 5)
 	cfg := config(d)
 	cfg.RPC = node.HTTPURL()
+	var out bytes.Buffer
+	cfg.Out = &out
 	checks, err := Run(ctx, cfg)
 	if err != nil {
 		t.Fatalf("served block %d, chain head %d: %v %v", head-1, head, err, failed(checks))
 	}
+	if !strings.Contains(out.String(), "snapshot block 3 (canonical) hash and state root match; newest delta block 4 (canonical)") {
+		t.Fatalf("block checks not reported:\n%s", out.String())
+	}
+
+	// The same files against the devnet of another chain id: refused.
+	t.Run("other chain", func(t *testing.T) {
+		d := clienttest.Start(t, clienttest.Options{Block: head - 1, Wallet: true, ChainID: 1, Header: real})
+		cfg := config(d)
+		cfg.RPC = node.HTTPURL()
+		checks, err := Run(ctx, cfg)
+		f := failed(checks)
+		if !errors.Is(err, ErrFailed) || len(f) != 1 || !strings.Contains(f[0], "publishes chain 1, the node at") {
+			t.Fatalf("chain 1 against a node of chain %d: %v %v", devnet.ChainID, err, f)
+		}
+	})
+	// A state root the node does not have for that block: refused.
+	t.Run("wrong state root", func(t *testing.T) {
+		d := clienttest.Start(t, clienttest.Options{Block: head - 1, Wallet: true, ChainID: devnet.ChainID,
+			Header: func(n uint64) (dataset.Hash, dataset.Hash) { h, _ := real(n); return h, dataset.Hash{0xba, 0xd} }})
+		cfg := config(d)
+		cfg.RPC = node.HTTPURL()
+		checks, err := Run(ctx, cfg)
+		f := failed(checks)
+		if !errors.Is(err, ErrFailed) || len(f) != 1 || !strings.HasPrefix(f[0], "chain blocks:") || !strings.Contains(f[0], "state root") {
+			t.Fatalf("wrong state root: %v %v", err, f)
+		}
+	})
+	// A block hash the node does not know (another chain's block).
+	t.Run("unknown block", func(t *testing.T) {
+		d := clienttest.Start(t, clienttest.Options{Block: head - 1, Wallet: true, ChainID: devnet.ChainID})
+		cfg := config(d)
+		cfg.RPC = node.HTTPURL()
+		checks, err := Run(ctx, cfg)
+		f := failed(checks)
+		if !errors.Is(err, ErrFailed) || len(f) != 1 || !strings.Contains(f[0], "which the node does not know") {
+			t.Fatalf("made-up block: %v %v", err, f)
+		}
+	})
+
 	for i := 0; i < 3; i++ {
 		if _, err := node.MineBlock(ctx); err != nil {
 			t.Fatal(err)

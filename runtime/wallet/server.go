@@ -48,6 +48,9 @@ type Config struct {
 	WasmPath string
 	// WasmCacheDir is where on-demand builds go; empty: the user cache dir.
 	WasmCacheDir string
+	// ChainID, when set, is named in config.json: the page's client then
+	// accepts only that chain. 0: it pins the first chain it sees.
+	ChainID uint64
 	// Logger receives the server's logs; nil: slog.Default().
 	Logger *slog.Logger
 }
@@ -185,6 +188,7 @@ func (s *Server) prepareWasm(ctx context.Context) {
 			"wasm":     "wasm/" + strings.Trim(wasm.etag, `"`) + ".wasm",
 			"wasmExec": "wasm/" + strings.Trim(execJS.etag, `"`) + ".js",
 			"wasmSize": len(wasm.body),
+			"chainId":  s.cfg.ChainID,
 		})
 		s.config = cfg
 	}

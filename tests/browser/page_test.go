@@ -11,6 +11,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/holiman/uint256"
+
+	"github.com/plinko-pir/plinko/runtime/client"
 )
 
 // pageState is what the page exposes for tests: its state, telemetry, and
@@ -64,7 +67,7 @@ func waitReady(t *testing.T, ctx context.Context, timeout time.Duration) pageSta
 type lookupResult struct {
 	Address string `json:"address"`
 	State   string `json:"state"`
-	Gwei    string `json:"gwei"`
+	Wei     string `json:"wei"`
 	Block   string `json:"block"`
 	Found   string `json:"found"`
 	ETH     string `json:"eth"`
@@ -91,7 +94,7 @@ func lookupInPage(t *testing.T, ctx context.Context, addr string) lookupResult {
 	for {
 		r, err := chromedp.Run(ctx, chromedp.Evaluate[lookupResult](`(() => {
 			const r = document.getElementById('result');
-			return {address: r.dataset.address || '', state: r.dataset.state || '', gwei: document.getElementById('balance-eth').dataset.gwei || '',
+			return {address: r.dataset.address || '', state: r.dataset.state || '', wei: document.getElementById('balance-eth').dataset.wei || '',
 				block: r.dataset.block || '', found: r.dataset.found || '', eth: document.getElementById('balance-eth').textContent,
 				detail: document.getElementById('balance-detail').textContent};
 		})()`))
@@ -110,7 +113,8 @@ func lookupInPage(t *testing.T, ctx context.Context, addr string) lookupResult {
 }
 
 // checkAgainstChain compares a page result with eth_getBalance at the block
-// the page says the balance is valid for (gwei, floored).
+// the page says the balance is valid for: the wei exactly, and the ETH shown
+// is that wei with 18 decimals, trailing zeros trimmed.
 func checkAgainstChain(t *testing.T, ctx context.Context, eth *ethclient.Client, addr common.Address, r lookupResult, funded bool) {
 	t.Helper()
 	block, err := strconv.ParseUint(r.Block, 10, 64)
@@ -121,15 +125,17 @@ func checkAgainstChain(t *testing.T, ctx context.Context, eth *ethclient.Client,
 	if err != nil {
 		t.Fatalf("eth_getBalance(%s, %d): %v", addr, block, err)
 	}
-	want := new(big.Int).Quo(wei, big.NewInt(1e9))
-	if r.Gwei != want.String() {
-		t.Errorf("%s at block %d: page says %s gwei, chain says %s gwei", addr.Hex(), block, r.Gwei, want)
+	if r.Wei != wei.String() {
+		t.Errorf("%s at block %d: page says %s wei, chain says %s wei", addr.Hex(), block, r.Wei, wei)
 	}
-	if funded && r.Found != "true" {
-		t.Errorf("%s: funded account not found", addr.Hex())
+	if w, overflow := uint256.FromBig(wei); overflow || r.ETH != client.FormatEther(w) {
+		t.Errorf("%s: page shows %s ETH for %s wei", addr.Hex(), r.ETH, wei)
 	}
-	if !funded && (r.Found != "false" || r.Gwei != "0") {
-		t.Errorf("%s: unknown address: found=%s gwei=%s", addr.Hex(), r.Found, r.Gwei)
+	if funded && (r.Found != "true" || strings.Contains(r.Detail, "No account")) {
+		t.Errorf("%s: funded account not found: %q", addr.Hex(), r.Detail)
 	}
-	t.Logf("%s: %s ETH (%s gwei) at block %d, chain agrees", addr.Hex(), r.ETH, r.Gwei, block)
+	if !funded && (r.Found != "false" || r.Wei != "0" || !strings.Contains(r.Detail, "No account")) {
+		t.Errorf("%s: unknown address: found=%s wei=%s %q", addr.Hex(), r.Found, r.Wei, r.Detail)
+	}
+	t.Logf("%s: %s ETH (%s wei) at block %d, chain agrees", addr.Hex(), r.ETH, r.Wei, block)
 }

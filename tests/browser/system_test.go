@@ -52,8 +52,21 @@ func startSystem(t *testing.T, ctx context.Context) *system {
 			sys.Example, // an ordinary funded account
 			sys.FundedAddress(devnet.SenderCount + 7), // another, further in
 			sys.FundedAddress(1),                      // a traffic sender: its balance changes every block
+			sys.FundedAddress(dustIndex(t, 2000)),     // dust under 1 gwei: shown to the wei, never as absent
 		},
 	}
+}
+
+// dustIndex is the first genesis account of the dust class (seed 0, as
+// local.Config leaves it): 1 wei .. 1 gwei - 1.
+func dustIndex(t *testing.T, accounts int) int {
+	for i := devnet.SenderCount; i < accounts; i++ {
+		if devnet.BalanceClass(0, i) == devnet.ClassDust {
+			return i
+		}
+	}
+	t.Fatal("no dust account in the genesis")
+	return 0
 }
 
 // snapshotDownloads reads the CDN's own count of snapshot requests (all

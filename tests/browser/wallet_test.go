@@ -82,7 +82,7 @@ func TestBrowserWallet(t *testing.T) {
 	if err != nil || !strings.EqualFold(filled, sys.Funded[0].Hex()) {
 		t.Fatalf("Use my wallet filled %q (%v), want %s", filled, err, sys.Funded[0].Hex())
 	}
-	for _, addr := range sys.Funded[:3] {
+	for _, addr := range sys.Funded[:4] {
 		checkAgainstChain(t, ctx, eth, addr, lookupInPage(t, tab, addr.Hex()), true)
 	}
 	unknown := common.HexToAddress("0x00000000000000000000000000000000deadbeef")

@@ -107,7 +107,7 @@ func TestNewcomer(t *testing.T) {
 	}
 	last := strings.TrimSpace(string(out))
 	last = last[strings.LastIndex(last, "\n")+1:]
-	if !regexp.MustCompile(`^` + address + ` [0-9.]+ ETH \(\d+ gwei\) at block \d+$`).MatchString(last) {
+	if !regexp.MustCompile(`^` + address + ` [0-9.]+ ETH \(\d+ wei\) at block \d+$`).MatchString(last) {
 		t.Fatalf("the example command's last line: %q\n%s", last, out)
 	}
 

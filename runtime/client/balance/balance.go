@@ -1,10 +1,11 @@
 // Package balance is `plinko balance`: sync hints, look one address up
 // privately and print its balance. The last line of output is exactly
 //
-//	0xADDRESS <balance in ETH> ETH (<gwei> gwei) at block <n>
+//	0xADDRESS <balance in ETH> ETH (<wei> wei) at block <n>
 //
-// with the address in EIP-55 checksum form and ETH written exactly from gwei
-// (9 decimals, no floating point).
+// with the address in EIP-55 checksum form and the balance exactly what
+// eth_getBalance gives at that block (ETH with up to 18 decimals, trailing
+// zeros trimmed; no floating point).
 package balance
 
 import (
@@ -48,6 +49,9 @@ type Config struct {
 	Prompt     func() ([]byte, error)
 	// Keyring is the OS keyring when nil (tests pass a stand-in).
 	Keyring sealed.Keyring
+	// ChainID, when set, is the only chain accepted; 0 pins the chain of
+	// the saved state or of the first manifest seen.
+	ChainID uint64
 }
 
 // DefaultStateDir is where hints live when --state is not given: the user's
@@ -91,14 +95,9 @@ func ParseAddress(s string) (common.Address, error) {
 	return a, nil
 }
 
-// FormatGwei writes a gwei amount as ETH with 9 decimals, exactly.
-func FormatGwei(gwei uint64) string {
-	return fmt.Sprintf("%d.%09d", gwei/1_000_000_000, gwei%1_000_000_000)
-}
-
-// Line is the result line.
+// Line is the result line: ETH exactly (client.FormatEther) and the wei.
 func Line(addr common.Address, res client.Result) string {
-	return fmt.Sprintf("%s %s ETH (%d gwei) at block %d", addr.Hex(), FormatGwei(res.Gwei), res.Gwei, res.Block)
+	return fmt.Sprintf("%s %s ETH (%s wei) at block %d", addr.Hex(), client.FormatEther(&res.Wei), res.Wei.Dec(), res.Block)
 }
 
 // Run syncs, looks cfg.Address up privately and prints the result.
@@ -135,6 +134,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Store:      store,
 		OnProgress: bars.Update,
 		Logger:     cfg.Logger,
+		ChainID:    cfg.ChainID,
 	})
 	if err != nil {
 		return err
@@ -148,9 +148,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	bars.Close()
 	if !res.Found {
-		// The database keeps whole gwei: an account holding less than
-		// 1 gwei has no entry, so absence is not a claim that it is empty.
-		fmt.Fprintf(cfg.Out, "%s has no balance of 1 gwei or more in the database at block %d (empty, or under 1 gwei)\n", addr.Hex(), res.Block)
+		// Every account holding any wei has an entry: absent means empty.
+		fmt.Fprintf(cfg.Out, "No account: %s has no entry in the database at block %d, so it holds 0 wei\n", addr.Hex(), res.Block)
 	}
 	_, err = fmt.Fprintln(cfg.Out, Line(addr, res))
 	return err
@@ -171,6 +170,8 @@ func explain(err error) error {
 		return fmt.Errorf("%w (with the right key it opens again; or remove the --state directory to start over: the hints are rebuilt from the snapshot)", err)
 	case errors.Is(err, client.ErrIncompatible):
 		return fmt.Errorf("%w (this plinko binary is older or newer than the deployment)", err)
+	case errors.Is(err, client.ErrWrongChain):
+		return fmt.Errorf("%w (check --cdn and --chain-id; to follow another chain, use another --state directory)", err)
 	}
 	return err
 }

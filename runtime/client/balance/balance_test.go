@@ -1,28 +1,12 @@
 package balance
 
 import (
-	"math"
 	"testing"
+
+	"github.com/holiman/uint256"
 
 	"github.com/plinko-pir/plinko/runtime/client"
 )
-
-func TestFormatGwei(t *testing.T) {
-	for _, tc := range []struct {
-		gwei uint64
-		want string
-	}{
-		{0, "0.000000000"},
-		{1, "0.000000001"},
-		{1_000_000_000, "1.000000000"},
-		{1_234_567_890_123, "1234.567890123"},
-		{math.MaxUint64, "18446744073.709551615"},
-	} {
-		if got := FormatGwei(tc.gwei); got != tc.want {
-			t.Errorf("FormatGwei(%d) = %s, want %s", tc.gwei, got, tc.want)
-		}
-	}
-}
 
 func TestParseAddressAndLine(t *testing.T) {
 	const lower = "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"
@@ -42,8 +26,13 @@ func TestParseAddressAndLine(t *testing.T) {
 		}
 	}
 	a, _ := ParseAddress(lower)
-	got := Line(a, client.Result{Gwei: 1_500_000_000, Found: true, Block: 42})
-	if want := sum + " 1.500000000 ETH (1500000000 gwei) at block 42"; got != want {
-		t.Fatalf("line %q, want %q", got, want)
+	for wei, want := range map[string]string{
+		"1500000000000000000": sum + " 1.5 ETH (1500000000000000000 wei) at block 42",
+		"1234567":             sum + " 0.000000000001234567 ETH (1234567 wei) at block 42",
+		"0":                   sum + " 0 ETH (0 wei) at block 42",
+	} {
+		if got := Line(a, client.Result{Wei: *uint256.MustFromDecimal(wei), Found: true, Block: 42}); got != want {
+			t.Fatalf("line %q, want %q", got, want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/plinko-pir/plinko/runtime/client"
 	"github.com/plinko-pir/plinko/runtime/client/clienttest"
 	"github.com/plinko-pir/plinko/runtime/client/sealed"
 )
@@ -34,17 +35,34 @@ func TestRunAgainstDeployment(t *testing.T) {
 		a := d.Accounts[r.IntN(len(d.Accounts))]
 		addr := common.Address(a.Address)
 		lines := run(t, d, state, strings.ToLower(addr.Hex()))
-		want := fmt.Sprintf("%s %s ETH (%d gwei) at block %d", addr.Hex(), FormatGwei(a.Balance), a.Balance, d.Block)
+		want := fmt.Sprintf("%s %s ETH (%s wei) at block %d", addr.Hex(), client.FormatEther(&a.Wei), a.Wei.Dec(), d.Block)
 		if last := lines[len(lines)-1]; last != want {
 			t.Fatalf("last line %q, want %q", last, want)
 		}
 		d.Advance(t, r, 50)
 	}
+	// An account under 1 gwei comes back to the wei, never as absent.
+	dust := -1
+	for i, a := range d.Accounts {
+		if a.Wei.LtUint64(1_000_000_000) {
+			dust = i
+			break
+		}
+	}
+	if dust < 0 {
+		t.Fatal("no dust account in the deployment")
+	}
+	a := d.Accounts[dust]
+	lines := run(t, d, state, common.Address(a.Address).Hex())
+	want := fmt.Sprintf("%s %s ETH (%s wei) at block %d", common.Address(a.Address).Hex(), client.FormatEther(&a.Wei), a.Wei.Dec(), d.Block)
+	if len(lines) != 1 || lines[0] != want || !strings.Contains(want, " 0.000000000") {
+		t.Fatalf("dust account printed %q, want %q", lines, want)
+	}
 	var unknown common.Address
 	unknown[0] = 0xee
-	lines := run(t, d, state, unknown.Hex())
-	if len(lines) != 2 || !strings.Contains(lines[0], "no balance of 1 gwei or more") ||
-		lines[1] != fmt.Sprintf("%s 0.000000000 ETH (0 gwei) at block %d", unknown.Hex(), d.Block) {
+	lines = run(t, d, state, unknown.Hex())
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "No account: ") ||
+		lines[1] != fmt.Sprintf("%s 0 ETH (0 wei) at block %d", unknown.Hex(), d.Block) {
 		t.Fatalf("unknown address printed %q", lines)
 	}
 }

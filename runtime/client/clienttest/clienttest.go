@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holiman/uint256"
+
 	"github.com/plinko-pir/plinko/runtime/cdn"
 	"github.com/plinko-pir/plinko/runtime/dataset"
 	"github.com/plinko-pir/plinko/runtime/keyword"
@@ -28,18 +30,48 @@ type Options struct {
 	Accounts int    // funded accounts in the table (default 400)
 	Block    uint64 // the snapshot's block and epoch (default 100)
 	Wallet   bool   // also serve the wallet page (with a minimal .wasm)
+	// ChainID the files name (default ChainID).
+	ChainID uint64
+	// Header names the hash and state root of a block number (a real
+	// chain's, for plinko verify's block checks); nil: made-up ones.
+	Header func(number uint64) (hash, root dataset.Hash)
+}
+
+// ChainID is the chain id the deployment's files name.
+const ChainID = 31337
+
+// Account is one funded account of the deployment.
+type Account struct {
+	Address [20]byte
+	Wei     uint256.Int
+}
+
+// RandomWei draws a non-zero balance of any width an entry holds: a tenth
+// of them dust under 1 gwei, the rest up to about 7.9e10 ETH.
+func RandomWei(r *rand.Rand) uint256.Int {
+	if r.IntN(10) == 0 {
+		return *uint256.NewInt(r.Uint64N(1e9-1) + 1)
+	}
+	w := uint256.Int{r.Uint64(), r.Uint64() & (1<<32 - 1), 0, 0}
+	w.Rsh(&w, uint(r.IntN(keyword.BalanceBits)))
+	if w.IsZero() {
+		w.SetOne()
+	}
+	return w
 }
 
 // Deployment is a running deployment; everything stops when the test ends.
 type Deployment struct {
 	Dir      dataset.Dir
 	Table    *keyword.Table
-	Accounts []keyword.Account // current balances
+	Accounts []Account // current balances
 	CDN, PIR string
 	Wallet   string // empty unless Options.Wallet
 	Epoch    uint64
 	Block    uint64
+	ChainID  uint64
 	Server   *pirserver.Server
+	header   func(number uint64) (hash, root dataset.Hash)
 }
 
 // Wasm is a valid (empty) WebAssembly module the wallet serves in tests.
@@ -54,7 +86,13 @@ func Start(t testing.TB, opt Options) *Deployment {
 	if opt.Block == 0 {
 		opt.Block = 100
 	}
-	d := &Deployment{Dir: dataset.Dir(t.TempDir()), Epoch: opt.Block, Block: opt.Block}
+	if opt.ChainID == 0 {
+		opt.ChainID = ChainID
+	}
+	if opt.Header == nil {
+		opt.Header = func(n uint64) (dataset.Hash, dataset.Hash) { return hashOf(n), rootOf(n) }
+	}
+	d := &Deployment{Dir: dataset.Dir(t.TempDir()), Epoch: opt.Block, Block: opt.Block, ChainID: opt.ChainID, header: opt.Header}
 	d.publish(t, opt.Accounts)
 	ctx, cancel := context.WithCancel(context.Background())
 
@@ -120,12 +158,14 @@ func listen(t testing.TB) net.Listener {
 func (d *Deployment) publish(t testing.TB, accounts int) {
 	t.Helper()
 	r := rand.New(rand.NewPCG(uint64(accounts), d.Block))
-	d.Accounts = make([]keyword.Account, accounts)
+	d.Accounts = make([]Account, accounts)
+	kacc := make([]keyword.Account, accounts)
 	for i := range d.Accounts {
 		for j := range d.Accounts[i].Address {
 			d.Accounts[i].Address[j] = byte(r.Uint32())
 		}
-		d.Accounts[i].Balance = r.Uint64N(1e12) + 1
+		d.Accounts[i].Wei = RandomWei(r)
+		kacc[i] = keyword.Account{Key: keyword.KeyOf(d.Accounts[i].Address), Balance: d.Accounts[i].Wei}
 	}
 	m, err := keyword.TableSizeFor(uint64(accounts), keyword.DefaultLoad)
 	if err != nil {
@@ -133,7 +173,7 @@ func (d *Deployment) publish(t testing.TB, accounts int) {
 	}
 	kw := keyword.Params{TableSize: m}
 	kw.Seed[1] = 9
-	if d.Table, err = keyword.Build(kw, d.Accounts); err != nil {
+	if d.Table, err = keyword.Build(kw, kacc); err != nil {
 		t.Fatal(err)
 	}
 	p, err := plinko.NewParams(m, keyword.EntrySize)
@@ -144,7 +184,9 @@ func (d *Deployment) publish(t testing.TB, accounts int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	man := &dataset.Manifest{FormatVersion: dataset.FormatVersion, Epoch: d.Epoch, BlockNumber: d.Block, BlockHash: hashOf(d.Block),
+	hash, root := d.header(d.Block)
+	man := &dataset.Manifest{FormatVersion: dataset.FormatVersion, ChainID: d.ChainID, Epoch: d.Epoch, BlockNumber: d.Block,
+		BlockHash: hash, StateRoot: root,
 		N: m, W: uint64(p.W), C: uint64(p.C), EntrySize: keyword.EntrySize, Keyword: dataset.KeywordOf(kw), Files: []dataset.File{f}}
 	if err := d.Dir.WriteManifest(man); err != nil {
 		t.Fatal(err)
@@ -158,14 +200,21 @@ func hashOf(block uint64) dataset.Hash {
 	return h
 }
 
+func rootOf(block uint64) dataset.Hash {
+	var h dataset.Hash
+	h[0], h[1] = 0x5e, byte(block)
+	return h
+}
+
 func (d *Deployment) writeHead(t testing.TB, oldest uint64) {
 	t.Helper()
 	man, err := d.Dir.ReadManifest()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Dir.WriteHead(&dataset.Head{FormatVersion: dataset.FormatVersion, Epoch: d.Epoch, BlockNumber: d.Block,
-		BlockHash: hashOf(d.Block), SnapshotEpoch: man.Epoch, OldestDelta: oldest}); err != nil {
+	hash, _ := d.header(d.Block)
+	if err := d.Dir.WriteHead(&dataset.Head{FormatVersion: dataset.FormatVersion, ChainID: d.ChainID, Epoch: d.Epoch, BlockNumber: d.Block,
+		BlockHash: hash, SnapshotEpoch: man.Epoch, OldestDelta: oldest}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -177,15 +226,20 @@ func (d *Deployment) Advance(t testing.TB, r *rand.Rand, changes int) {
 	before := bytes.Clone(d.Table.Bytes())
 	for i := 0; i < changes; i++ {
 		a := &d.Accounts[r.IntN(len(d.Accounts))]
-		pos, ok := d.Table.Find(keyword.Tag(d.Table.Params().Seed, a.Address))
+		tag, _ := d.Table.Params().Locate(a.Address)
+		pos, ok := d.Table.Find(tag)
 		if !ok {
 			t.Fatal("account missing from its table")
 		}
-		a.Balance = r.Uint64N(1e12) + 1
-		d.Table.SetBalance(pos, a.Balance)
+		a.Wei = RandomWei(r)
+		if err := d.Table.SetBalance(pos, &a.Wei); err != nil {
+			t.Fatal(err)
+		}
 	}
-	delta := &dataset.Delta{Epoch: d.Epoch + 1, BlockNumber: d.Block + 1, BlockHash: hashOf(d.Block + 1),
-		ParentHash: hashOf(d.Block), EntrySize: keyword.EntrySize}
+	hash, root := d.header(d.Block + 1)
+	parent, _ := d.header(d.Block)
+	delta := &dataset.Delta{ChainID: d.ChainID, Epoch: d.Epoch + 1, BlockNumber: d.Block + 1, BlockHash: hash,
+		ParentHash: parent, StateRoot: root, EntrySize: keyword.EntrySize}
 	after := d.Table.Bytes()
 	const es = keyword.EntrySize
 	for i := uint64(0); i < uint64(len(after))/es; i++ {

@@ -18,17 +18,26 @@ import (
 )
 
 // secretsOf is what a reader of the state directory must not learn about a
-// looked-up account: its address (bytes and hex), its tag, its cuckoo
-// positions (the PIR indices), its balance and its table entry, as 8-byte
-// little- and big-endian words and as decimal text.
-func secretsOf(kw keyword.Params, a keyword.Account) map[string][]byte {
+// looked-up account: its address (bytes and hex), its trie key, its tag, its
+// cuckoo positions (the PIR indices), its balance and its table entry, as
+// bytes, 8-byte little- and big-endian words and decimal text.
+func secretsOf(kw keyword.Params, a clienttest.Account) map[string][]byte {
 	tag, pos := kw.Locate(a.Address)
-	s := map[string][]byte{
-		"address":     a.Address[:],
-		"address hex": []byte(hex.EncodeToString(a.Address[:])),
-		"entry":       func() []byte { e := keyword.EncodeEntry(tag, a.Balance); return e[:] }(),
+	key := keyword.KeyOf(a.Address)
+	entry, err := keyword.EncodeEntry(tag, &a.Wei)
+	if err != nil {
+		panic(err)
 	}
-	words := map[string]uint64{"tag": tag, "balance": a.Balance}
+	s := map[string][]byte{
+		"address":         a.Address[:],
+		"address hex":     []byte(hex.EncodeToString(a.Address[:])),
+		"trie key":        key[:],
+		"tag":             tag[:],
+		"entry":           entry[:],
+		"balance bytes":   entry[keyword.TagSize:],
+		"balance decimal": []byte(a.Wei.Dec()),
+	}
+	words := map[string]uint64{"tag word": binary.LittleEndian.Uint64(tag[:]), "balance word": a.Wei.Uint64()}
 	for i, p := range pos {
 		words[fmt.Sprintf("position %d", i)] = p
 	}
@@ -73,11 +82,12 @@ func leaks(t *testing.T, dir string, secrets map[string][]byte) []string {
 func TestNothingLookedUpAtRest(t *testing.T) {
 	d := clienttest.Start(t, clienttest.Options{Accounts: 3000, Block: 50})
 	kw := d.Table.Params()
-	// An account whose positions have 4+ digits, so that their decimal
-	// text cannot turn up in random bytes by chance (about 2^-32 a place).
-	var target keyword.Account
+	// An account whose positions have 4+ digits and whose balance has 13+,
+	// so that their decimal text cannot turn up in random bytes by chance
+	// (about 2^-32 a place).
+	var target clienttest.Account
 	for _, a := range d.Accounts {
-		if _, pos := kw.Locate(a.Address); min(pos[0], pos[1], pos[2]) >= 1000 {
+		if _, pos := kw.Locate(a.Address); min(pos[0], pos[1], pos[2]) >= 1000 && !a.Wei.LtUint64(1e12) {
 			target = a
 			break
 		}
@@ -135,7 +145,7 @@ func TestNothingLookedUpAtRest(t *testing.T) {
 	})
 }
 
-func lookUp(t *testing.T, d *clienttest.Deployment, dir string, seal bool, a keyword.Account) {
+func lookUp(t *testing.T, d *clienttest.Deployment, dir string, seal bool, a clienttest.Account) {
 	t.Helper()
 	ctx := context.Background()
 	ds := client.NewDirStore(dir)
@@ -152,8 +162,8 @@ func lookUp(t *testing.T, d *clienttest.Deployment, dir string, seal bool, a key
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Found || res.Gwei != a.Balance {
-		t.Fatalf("lookup = %+v, want %d gwei", res, a.Balance)
+	if !res.Found || !res.Wei.Eq(&a.Wei) {
+		t.Fatalf("lookup = %+v, want %s wei", res, a.Wei.Dec())
 	}
 	if err := c.Sync(ctx); err != nil {
 		t.Fatal(err)

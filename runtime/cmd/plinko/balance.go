@@ -23,7 +23,9 @@ func init() {
 		Short: "Look an address's balance up privately (Plinko PIR)",
 		Long: "Syncs hints from the CDN (the first time: streams the snapshot; later: applies deltas),\n" +
 			"then asks the pir-server for the address's balance without revealing the address.\n" +
-			"The last line is: 0xADDRESS <ETH> ETH (<gwei> gwei) at block <n>\n\n" +
+			"The last line is: 0xADDRESS <ETH> ETH (<wei> wei) at block <n>, exactly what eth_getBalance\n" +
+			"gives at that block. The client pins the chain id of the first manifest it sees (or --chain-id)\n" +
+			"and refuses data of another chain.\n\n" +
 			"The state is encrypted at rest: with a passphrase if one is given (--passphrase-fd,\n" +
 			passphraseEnv + ", --passphrase), else a key in the OS keyring, else a key file next to\n" +
 			"the state (which only protects a copy made without it). See runtime/client/README.md.",
@@ -43,6 +45,7 @@ func init() {
 	}
 	cmd.Flags().StringVar(&cfg.CDN, "cdn", defaultCDN, "CDN base URL (manifest.json, snapshot, deltas)")
 	cmd.Flags().StringVar(&cfg.PIR, "pir", defaultPIR, "pir-server base URL")
+	cmd.Flags().Uint64Var(&cfg.ChainID, "chain-id", 0, "the only chain id to accept (1 = mainnet); 0: pin the first one seen")
 	cmd.Flags().StringVar(&cfg.StateDir, "state", balance.DefaultStateDir(), "directory keeping the hints between runs")
 	pass.register(cmd.Flags())
 	register(cmd)

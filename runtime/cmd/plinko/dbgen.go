@@ -13,11 +13,12 @@ func init() {
 	cmd := &cobra.Command{
 		Use:   "db-gen",
 		Short: "Read every account balance from a JSON-RPC endpoint into the database file",
-		Long: `db-gen reads every account with its balance at one block, either by paging
-debug_accountRange (the node must keep preimages) or, with --addresses, by
-batched eth_getBalance for the listed addresses, converts wei to uint64 gwei
-(floor, saturating), places the accounts in the keyword table and writes the
-database file atomically.`,
+		Long: `db-gen reads the chain id and every account with its balance at one block,
+either by paging debug_accountRange (keyed by trie key: no preimages needed) or,
+with --addresses, by batched eth_getBalance for the listed addresses, keeps
+every balance exactly in wei (a balance wider than an entry's 96 bits is an
+error, never saturated), places the accounts in the keyword table and writes
+the database file, naming the chain id, block and state root, atomically.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = logger()

@@ -15,7 +15,9 @@ func init() {
 		Use:   "verify --wallet URL --cdn URL --pir URL [--rpc URL]",
 		Short: "Check a running deployment: health, published files, wallet, one private lookup, freshness",
 		Long: "Prints one line per check (ok or FAIL with the detail) and exits non-zero if any failed.\n" +
-			"The private lookup builds throwaway hints from the snapshot, so it downloads the snapshot once.",
+			"The private lookup builds throwaway hints from the snapshot, so it downloads the snapshot once.\n" +
+			"With --rpc (a node you trust), the chain id, the blocks the snapshot and the newest delta name\n" +
+			"(hash and state root) and the freshness are checked against that node.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Out = cmd.OutOrStdout()
@@ -31,7 +33,7 @@ func init() {
 	cmd.Flags().StringVar(&cfg.Wallet, "wallet", "", "wallet page base URL")
 	cmd.Flags().StringVar(&cfg.CDN, "cdn", "", "CDN base URL")
 	cmd.Flags().StringVar(&cfg.PIR, "pir", "", "pir-server base URL")
-	cmd.Flags().StringVar(&cfg.RPC, "rpc", "", "Ethereum JSON-RPC URL; checks the served epoch is within 2 blocks of its head")
+	cmd.Flags().StringVar(&cfg.RPC, "rpc", "", "JSON-RPC URL of a node you trust: checks the published chain id, block hashes and state roots against it, and that the served epoch is within 2 blocks of its head")
 	for _, f := range []string{"wallet", "cdn", "pir"} {
 		_ = cmd.MarkFlagRequired(f)
 	}

@@ -33,6 +33,7 @@ GOOS=js GOARCH=wasm into a cache keyed by the Go version and the sources.`,
 	f.StringVar(&cfg.CDNURL, "cdn", walletEnv("PLINKO_CDN_URL", "http://127.0.0.1:8081"), "CDN base URL or path the page fetches manifest, snapshot and deltas from (env PLINKO_CDN_URL)")
 	f.StringVar(&cfg.PIRURL, "pir", walletEnv("PLINKO_PIR_URL", "http://127.0.0.1:8082"), "pir-server base URL or path the page sends queries to (env PLINKO_PIR_URL)")
 	f.StringVar(&cfg.WasmPath, "wasm", os.Getenv("PLINKO_WALLET_WASM"), "prebuilt plinko.wasm; empty: build from source on demand (env PLINKO_WALLET_WASM)")
+	f.Uint64Var(&cfg.ChainID, "chain-id", 0, "the only chain id the page's client accepts; 0: it pins the first it sees")
 	f.StringVar(&cfg.WasmCacheDir, "wasm-cache", os.Getenv("PLINKO_WASM_CACHE"), "cache dir for wasm built on demand; empty: the user cache dir (env PLINKO_WASM_CACHE)")
 	register(cmd)
 }

@@ -40,14 +40,6 @@ function fmtSeconds(s) {
   return Math.floor(s / 60) + ' min ' + Math.ceil(s % 60) + ' s';
 }
 
-// gweiToEth formats an integer gwei amount (decimal string) as ETH exactly.
-function gweiToEth(gwei) {
-  const s = String(gwei).replace(/^0+/, '') || '0';
-  const whole = s.length > 9 ? s.slice(0, s.length - 9) : '0';
-  let frac = s.length > 9 ? s.slice(s.length - 9) : s.padStart(9, '0');
-  frac = frac.replace(/0+$/, '');
-  return frac ? whole + '.' + frac : whole;
-}
 
 const ERROR_HELP = {
   unreachable: ['Server unreachable',
@@ -62,6 +54,8 @@ const ERROR_HELP = {
     'The hints saved in this browser failed verification and were discarded; they will be rebuilt from the snapshot.'],
   server: ['The server answered with an error',
     'The CDN or PIR server reported a problem. Try again in a minute; if it persists, the operator needs to look at it.'],
+  chain: ['Another chain',
+    'The deployment now publishes another chain than the one this wallet first saw (or was configured for), so nothing from it is used. If the operator really switched chains, press "Forget saved hints" to start over.'],
   incompatible: ['Wallet out of date',
     'The published data uses a format this page does not understand. Reload the page to get the current wallet.'],
   tampered: ['The PIR server returned a wrong answer',
@@ -239,18 +233,19 @@ async function lookup(ev) {
     const res = r.result;
     telemetry.deltasApplied += r.deltasApplied || 0;
     $('result-address').textContent = address;
-    $('balance-eth').textContent = gweiToEth(res.gwei);
-    $('balance-eth').dataset.gwei = res.gwei;
+    // Exact, as eth_getBalance: ETH (formatted in Go, no floating point) and wei.
+    $('balance-eth').textContent = res.eth;
+    $('balance-eth').dataset.wei = res.wei;
     $('result').dataset.address = address.toLowerCase();
     $('result').dataset.block = res.block;
     $('result').dataset.found = res.found;
-    $('balance-detail').textContent = (res.found ? '' : 'No balance of 1 gwei or more for this address (it is empty, or holds less than 1 gwei: balances are kept in whole gwei). ') +
+    $('balance-detail').textContent = (res.found ? '' : 'No account: this address has no entry, so it holds nothing. ') +
       'Valid at block ' + res.block + ' (';
     const hash = document.createElement('span');
     hash.className = 'hash';
     hash.title = res.blockHash;
     hash.textContent = shortHash(res.blockHash);
-    $('balance-detail').append(hash, '); ' + res.gwei + ' gwei.');
+    $('balance-detail').append(hash, ') of chain ' + res.chainId + '; ' + res.wei + ' wei.');
     $('result').hidden = false;
     $('result').dataset.state = 'done';
     $('input-hint').textContent = '';

@@ -178,7 +178,7 @@ async function init(cfg) {
   }
   go.run(instance).then(() => postMessage({ ev: 'crashed', message: 'the wallet code stopped (exit code ' + exitCode + ')' }));
   if (!api) throw Object.assign(new Error('the wallet code did not start'), { kind: 'wasm' });
-  await api.init(JSON.stringify({ cdn: cfg.cdn, pir: cfg.pir, passphrase: cfg.passphrase || '' }));
+  await api.init(JSON.stringify({ cdn: cfg.cdn, pir: cfg.pir, passphrase: cfg.passphrase || '', chainId: cfg.chainId || 0 }));
 }
 
 function errorOf(e) {

@@ -9,6 +9,7 @@ import (
 	mrand "math/rand/v2"
 	"time"
 
+	"github.com/plinko-pir/plinko/runtime/keyword"
 	"github.com/plinko-pir/plinko/runtime/plinko"
 	"github.com/plinko-pir/plinko/runtime/wallet/webcrypto"
 )
@@ -30,7 +31,7 @@ func bench(paramsJSON string) (any, error) {
 		return nil, err
 	}
 	if bp.EntrySize == 0 {
-		bp.EntrySize = 16
+		bp.EntrySize = keyword.EntrySize
 	}
 	var opts []plinko.Option
 	switch bp.Offsets {

@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall/js"
@@ -46,6 +45,9 @@ type walletConfig struct {
 	PIR string `json:"pir"`
 	// Passphrase seals new state instead of the stored key (optional).
 	Passphrase string `json:"passphrase"`
+	// ChainID, when set (the wallet's config.json), is the only chain the
+	// client accepts; 0 pins the chain of the saved state or first manifest.
+	ChainID uint64 `json:"chainId"`
 }
 
 func main() {
@@ -109,6 +111,7 @@ func (w *wallet) newClient() error {
 		PIR:        w.cfg.PIR,
 		Store:      w.store,
 		OnProgress: w.onProgress,
+		ChainID:    w.cfg.ChainID,
 	}
 	// The browser's hardware AES when it has WebCrypto; Go's software AES
 	// otherwise (same bytes, several times slower).
@@ -151,6 +154,7 @@ type syncReply struct {
 
 type statusJSON struct {
 	Synced      bool   `json:"synced"`
+	ChainID     uint64 `json:"chainId"`
 	Epoch       uint64 `json:"epoch"`
 	Block       uint64 `json:"block"`
 	BlockHash   string `json:"blockHash"`
@@ -160,7 +164,7 @@ type statusJSON struct {
 
 func statusOf(st client.Status) statusJSON {
 	return statusJSON{
-		Synced: st.Synced, Epoch: st.Epoch, Block: st.Block, BlockHash: "0x" + hex.EncodeToString(st.BlockHash[:]),
+		Synced: st.Synced, ChainID: st.ChainID, Epoch: st.Epoch, Block: st.Block, BlockHash: "0x" + hex.EncodeToString(st.BlockHash[:]),
 		QueriesLeft: st.QueriesLeft, Entries: st.Entries,
 	}
 }
@@ -191,8 +195,10 @@ func (w *wallet) sync() (any, error) {
 
 type lookupReply struct {
 	Result struct {
-		Gwei      string `json:"gwei"`
+		Wei       string `json:"wei"` // exact, decimal: what eth_getBalance gives
+		Eth       string `json:"eth"` // the same in ETH, exact (client.FormatEther)
 		Found     bool   `json:"found"`
+		ChainID   uint64 `json:"chainId"`
 		Epoch     uint64 `json:"epoch"`
 		Block     uint64 `json:"block"`
 		BlockHash string `json:"blockHash"`
@@ -222,8 +228,10 @@ func (w *wallet) lookup(address string) (any, error) {
 	w.pmu.Lock()
 	r.DeltasApplied = w.deltas
 	w.pmu.Unlock()
-	r.Result.Gwei = strconv.FormatUint(res.Gwei, 10)
+	r.Result.Wei = res.Wei.Dec()
+	r.Result.Eth = client.FormatEther(&res.Wei)
 	r.Result.Found = res.Found
+	r.Result.ChainID = res.ChainID
 	r.Result.Epoch = res.Epoch
 	r.Result.Block = res.Block
 	r.Result.BlockHash = "0x" + hex.EncodeToString(res.BlockHash[:])
@@ -290,6 +298,8 @@ func errorKind(err error) string {
 		return "corrupt"
 	case errors.Is(err, client.ErrIncompatible):
 		return "incompatible"
+	case errors.Is(err, client.ErrWrongChain):
+		return "chain"
 	case errors.Is(err, client.ErrTampered):
 		return "tampered"
 	case errors.Is(err, client.ErrServerBehind):
