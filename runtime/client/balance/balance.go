@@ -100,6 +100,41 @@ func Line(addr common.Address, res client.Result) string {
 	return fmt.Sprintf("%s %s ETH (%s wei) at block %d", addr.Hex(), client.FormatEther(&res.Wei), res.Wei.Dec(), res.Block)
 }
 
+// Open makes the client of cfg's deployment over its sealed state in
+// cfg.StateDir (one state per CDN), as plinko balance and plinko rpc use
+// it; release lets the state go. onProgress may be nil.
+func Open(cfg Config, onProgress func(client.Progress)) (c *client.Client, release func(), err error) {
+	base := cfg.StateDir
+	if base == "" {
+		base = DefaultStateDir()
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = HTTPClient()
+	}
+	dir := stateDirFor(base, cfg.CDN)
+	ds := client.NewDirStore(dir)
+	store := sealed.New(ds, sealed.NewKeys(sealed.Options{
+		Dir: dir, Passphrase: cfg.Passphrase, Prompt: cfg.Prompt, Keyring: cfg.Keyring, Logger: cfg.Logger,
+	}))
+	c, err = client.New(client.Config{
+		CDN:        cfg.CDN,
+		PIR:        cfg.PIR,
+		HTTP:       cfg.HTTP,
+		Store:      store,
+		OnProgress: onProgress,
+		Logger:     cfg.Logger,
+		ChainID:    cfg.ChainID,
+	})
+	if err != nil {
+		ds.Close()
+		return nil, nil, err
+	}
+	return c, func() { ds.Close() }, nil
+}
+
+// Explain adds what to do to the errors a user can act on.
+func Explain(err error) error { return explain(err) }
+
 // Run syncs, looks cfg.Address up privately and prints the result.
 func Run(ctx context.Context, cfg Config) error {
 	addr, err := ParseAddress(cfg.Address)
@@ -109,36 +144,16 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Out == nil {
 		cfg.Out = io.Discard
 	}
-	base := cfg.StateDir
-	if base == "" {
-		base = DefaultStateDir()
-	}
 	var bars *Bars
 	if cfg.Progress && cfg.Err != nil {
 		bars = NewBars(cfg.Err)
 	}
 	defer bars.Close()
-	if cfg.HTTP == nil {
-		cfg.HTTP = HTTPClient()
-	}
-	dir := stateDirFor(base, cfg.CDN)
-	ds := client.NewDirStore(dir)
-	defer ds.Close()
-	store := sealed.New(ds, sealed.NewKeys(sealed.Options{
-		Dir: dir, Passphrase: cfg.Passphrase, Prompt: cfg.Prompt, Keyring: cfg.Keyring, Logger: cfg.Logger,
-	}))
-	c, err := client.New(client.Config{
-		CDN:        cfg.CDN,
-		PIR:        cfg.PIR,
-		HTTP:       cfg.HTTP,
-		Store:      store,
-		OnProgress: bars.Update,
-		Logger:     cfg.Logger,
-		ChainID:    cfg.ChainID,
-	})
+	c, closeState, err := Open(cfg, bars.Update)
 	if err != nil {
 		return err
 	}
+	defer closeState()
 	if err := c.Sync(ctx); err != nil {
 		return explain(fmt.Errorf("syncing hints: %w", err))
 	}
