@@ -192,7 +192,7 @@ func (c *Client) fetchHead(ctx context.Context) (*dataset.Head, error) {
 func (c *Client) checkChain(what string, id uint64) error {
 	if c.chainID == 0 {
 		c.chainID = id
-		c.log.Info("pinned the chain of the deployment", "chain_id", id)
+		c.log.Debug("pinned the chain of the deployment", "chain_id", id)
 		return nil
 	}
 	if id != c.chainID {

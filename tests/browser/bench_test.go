@@ -25,6 +25,13 @@ func startWalletOnly(t testing.TB, ctx context.Context) string {
 // the wasm built from this checkout (or $PLINKO_WALLET_WASM, prebuilt).
 func startWallet(t testing.TB, ctx context.Context, cdn, pir string) string {
 	t.Helper()
+	return startWalletWith(t, ctx, wallet.Config{CDNURL: cdn, PIRURL: pir})
+}
+
+// startWalletWith serves the wallet page with cfg (its wasm as startWallet's).
+func startWalletWith(t testing.TB, ctx context.Context, cfg wallet.Config) string {
+	t.Helper()
+	cfg.WasmPath = os.Getenv("PLINKO_WALLET_WASM")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +39,7 @@ func startWallet(t testing.TB, ctx context.Context, cdn, pir string) string {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- wallet.Serve(ctx, ln, wallet.Config{CDNURL: cdn, PIRURL: pir, WasmPath: os.Getenv("PLINKO_WALLET_WASM")})
+		done <- wallet.Serve(ctx, ln, cfg)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	url := "http://" + ln.Addr().String() + "/"

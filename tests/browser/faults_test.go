@@ -15,6 +15,8 @@ import (
 	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
 	"github.com/ethereum/go-ethereum/ethclient"
+
+	"github.com/plinko-pir/plinko/runtime/wallet"
 )
 
 // corruptingCDN is a reverse proxy in front of the real CDN that flips one
@@ -100,6 +102,26 @@ func testSnapshotChecksum(t *testing.T, ctx context.Context, sys *system) {
 		t.Fatalf("corrupted snapshot: state %q, error %q: %q", st.State, st.ErrorKind, st.ErrorText)
 	}
 	t.Logf("corrupted snapshot: %q", st.ErrorText)
+}
+
+// testOtherChain: a page whose wallet names chain 1 (plinko wallet
+// --chain-id 1) in front of the dev chain's deployment (1337) refuses its
+// manifest: "Another chain", and no snapshot is downloaded.
+func testOtherChain(t *testing.T, ctx context.Context, sys *system) {
+	before := sys.snapshotDownloads(t)
+	base := startWalletWith(t, ctx, wallet.Config{CDNURL: sys.CDN, PIRURL: sys.PIR, ChainID: 1})
+	tab := newBrowser(t, ctx)
+	if err := chromedp.Do(tab, chromedp.Navigate(base)); err != nil {
+		t.Fatal(err)
+	}
+	st := waitError(t, tab, time.Minute)
+	if st.ErrorKind != "chain" || !strings.Contains(st.ErrorText, "Another chain") || !strings.Contains(st.ErrorText, "chain 1337") {
+		t.Fatalf("deployment of another chain: state %q, error %q: %q", st.State, st.ErrorKind, st.ErrorText)
+	}
+	if got := sys.snapshotDownloads(t); got != before {
+		t.Errorf("%d snapshot downloads for another chain", got-before)
+	}
+	t.Logf("another chain: %q", st.ErrorText)
 }
 
 // testStorageFull: with the origin's storage quota cut to 16 KiB, saving the

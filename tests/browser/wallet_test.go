@@ -118,6 +118,7 @@ func TestBrowserWallet(t *testing.T) {
 
 	// Faults a user can meet, each with its own browser and profile.
 	t.Run("snapshot-checksum", func(t *testing.T) { testSnapshotChecksum(t, ctx, sys) })
+	t.Run("other-chain", func(t *testing.T) { testOtherChain(t, ctx, sys) })
 	t.Run("storage-full", func(t *testing.T) { testStorageFull(t, ctx, sys, eth) })
 	t.Run("nothing-leaks", func(t *testing.T) { testNothingLeaks(t, ctx, sys) })
 	t.Run("second-tab", func(t *testing.T) { testSecondTab(t, ctx, sys) })
