@@ -2,10 +2,13 @@ package client
 
 import (
 	"context"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -76,4 +79,68 @@ func BenchmarkClientLookup(b *testing.B) {
 			b.ReportMetric(float64(len(state)), "state_bytes")
 		})
 	}
+}
+
+// BenchmarkLookupMany: a portfolio of n addresses in one request over
+// loopback (in-memory state): time per request, bytes sent and received,
+// and the queries it takes from the hint budget.
+func BenchmarkLookupMany(b *testing.B) {
+	ctx := context.Background()
+	e := newTestEnv(b, benchAccounts(b))
+	for _, n := range []int{1, 20, 100} {
+		b.Run("addresses="+strconv.Itoa(n), func(b *testing.B) {
+			var sent, received atomic.Int64
+			c := e.newClientWith(Config{Store: &MemStore{}})
+			c.http = &http.Client{Transport: byteCounter{sent: &sent, received: &received}}
+			if err := c.Sync(ctx); err != nil {
+				b.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(1, 2))
+			addrs := make([][20]byte, n)
+			var used int
+			sent.Store(0)
+			received.Store(0)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for j := range addrs {
+					addrs[j] = e.accounts[r.IntN(len(e.accounts))].Address
+				}
+				before := c.Status().QueriesLeft
+				if _, err := c.LookupMany(ctx, addrs); err != nil {
+					b.Fatal(err)
+				}
+				if left := c.Status().QueriesLeft; left < before {
+					used = before - left
+				}
+			}
+			b.ReportMetric(float64(sent.Load())/float64(b.N), "sent_bytes/op")
+			b.ReportMetric(float64(received.Load())/float64(b.N), "received_bytes/op")
+			b.ReportMetric(float64(used), "hint_queries/op")
+		})
+	}
+}
+
+// byteCounter counts the query requests' and answers' body bytes.
+type byteCounter struct{ sent, received *atomic.Int64 }
+
+func (t byteCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == QueryPath {
+		t.sent.Add(r.ContentLength)
+	}
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil && r.URL.Path == QueryPath {
+		resp.Body = countingBody{resp.Body, t.received}
+	}
+	return resp, err
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }

@@ -47,6 +47,119 @@ func (c *Client) Lookup(ctx context.Context, addr [20]byte) (Result, error) {
 	return res, nil
 }
 
+// LookupMany looks several addresses up (a portfolio), in as few requests
+// as fit the pir-server's body limit: each request holds the positions of
+// its addresses (3 each, a position shared by two only once), padded with
+// random indices to the positions of PadAddresses(k) addresses, plus the
+// check. The pir-server learns each request's size class, and nothing
+// about which addresses, how many below the pad, or whether any repeat.
+// Results are in the order of addrs; each names the block it was read at.
+func (c *Client) LookupMany(ctx context.Context, addrs [][20]byte) ([]Result, error) {
+	if len(addrs) == 0 {
+		return nil, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.ready(ctx); err != nil {
+		return nil, err
+	}
+	per := requestClass(c.s.params)
+	out := make([]Result, 0, len(addrs))
+	for len(addrs) > 0 {
+		k := min(len(addrs), per)
+		res, err := c.lookupMany(ctx, addrs[:k])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res...)
+		addrs = addrs[k:]
+	}
+	return out, nil
+}
+
+// maxQueryBody is the largest request LookupMany sends: the pir-server's
+// default body limit (pirserver.DefaultMaxBodyBytes).
+const maxQueryBody = 2 << 20
+
+// requestClass is the largest size class whose request fits maxQueryBody
+// under p: 100 addresses up to about n = 2^24, 20 at mainnet's 2^28.
+func requestClass(p plinko.Params) int {
+	best := 1
+	for _, class := range sizeClasses {
+		if plinko.BatchHeaderSize+(keyword.Ways*class+plinko.ChecksPerBatch)*p.QuerySize() <= maxQueryBody {
+			best = class
+		}
+	}
+	return best
+}
+
+// lookupMany is one request of LookupMany (len(addrs) <= MaxLookupMany).
+func (c *Client) lookupMany(ctx context.Context, addrs [][20]byte) ([]Result, error) {
+	tags := make([]keyword.Tag, len(addrs))
+	pos := make([][keyword.Ways]uint64, len(addrs))
+	var idx []uint64
+	entries, res, err := c.queryIndices(ctx, func(s *session) ([]uint64, error) {
+		seen := map[uint64]bool{}
+		idx = idx[:0]
+		for i, a := range addrs {
+			tags[i], pos[i] = s.kw.Locate(a)
+			for _, x := range pos[i] {
+				if !seen[x] {
+					seen[x] = true
+					idx = append(idx, x)
+				}
+			}
+		}
+		for want := keyword.Ways * PadAddresses(len(addrs)); len(idx) < want; {
+			x, err := randIndex(c.rand, s.params.N)
+			if err != nil {
+				return nil, err
+			}
+			if !seen[x] {
+				seen[x] = true
+				idx = append(idx, x)
+			}
+		}
+		return idx, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	at := make(map[uint64][]byte, len(idx))
+	for i, x := range idx {
+		at[x] = entries[i]
+	}
+	out := make([]Result, len(addrs))
+	for i := range addrs {
+		var three [keyword.Ways][]byte
+		for w, x := range pos[i] {
+			three[w] = at[x]
+		}
+		out[i] = res
+		out[i].Wei, out[i].Found = keyword.Match(tags[i], three)
+	}
+	return out, nil
+}
+
+// MaxLookupMany is the most addresses one request of LookupMany holds.
+const MaxLookupMany = 100
+
+// sizeClasses are the request sizes, in addresses, LookupMany pads to.
+var sizeClasses = []int{1, 5, 20, MaxLookupMany}
+
+// PadAddresses is the size class a request of n <= MaxLookupMany addresses
+// is padded to: 1, 5, 20 or 100. The pir-server learns the class; each
+// costs 3 queries per address of the class (from the hint budget), plus
+// the check.
+func PadAddresses(n int) int {
+	for _, class := range sizeClasses {
+		if n <= class {
+			return class
+		}
+	}
+	return MaxLookupMany
+}
+
 // LookupIndex privately reads the raw entry at one database index (one
 // query). It is for deployment checks (plinko verify) that compare an entry
 // against the snapshot; wallets use Lookup.

@@ -137,10 +137,11 @@ func RandomBatch(p plinko.Params, epoch uint64, k int, rng *rand.Rand) []byte {
 	mask := (p.C + 7) / 8
 	offs := (p.C*p.LogW + 7) / 8
 	size := p.QuerySize()
-	out := make([]byte, 2+k*size)
-	out[0], out[1] = 1, byte(k)
+	h := plinko.BatchHeaderSize
+	out := make([]byte, h+k*size)
+	plinko.PutBatchHeader(out, k)
 	for i := 0; i < k; i++ {
-		q := out[2+i*size : 2+(i+1)*size]
+		q := out[h+i*size : h+(i+1)*size]
 		q[0], q[1] = 1, byte(p.LogW)
 		binary.LittleEndian.PutUint64(q[2:], epoch)
 		body := q[10:]

@@ -51,6 +51,8 @@ func FuzzPIRServerHandler(f *testing.F) {
 		{"POST", QueryPath, "", valid[0][:len(valid[0])-3]},
 		{"POST", QueryPath, "", []byte{1, 0}},
 		{"POST", QueryPath, "", []byte{1, 9}},
+		{"POST", QueryPath, "", []byte{2, 9, 0}},
+		{"POST", QueryPath, "", []byte{2, 0, 2}},
 		{"POST", QueryPath, "", nil},
 		{"GET", QueryPath, "", nil},
 		{"OPTIONS", QueryPath, "Origin: http://wallet", nil},

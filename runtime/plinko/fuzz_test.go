@@ -94,6 +94,9 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Add(ab)
 	f.Add([]byte{1, 0})
 	f.Add([]byte{1, 255})
+	f.Add([]byte{2, 0, 0})
+	f.Add([]byte{2, 1, 0})
+	f.Add([]byte{2, 0xff, 0xff})
 	ps := fuzzParams(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, p := range ps {

@@ -10,7 +10,10 @@ import (
 //
 //	query:  version(1)=1 | logW(1) | epoch(8) | mask ceil(C/8) bytes | C offsets of logW bits, packed LSB first
 //	answer: version(1)=1 | epoch(8) | r0 (EntrySize) | r1 (EntrySize)
-//	batch:  version(1)=1 | count(1) in [1, MaxBatch] | count fixed-size items
+//	batch:  version(1)=2 | count(2) in [1, MaxBatch] | count fixed-size items
+//
+// (Batch version 1 had a one-byte count; version 2 carries a portfolio
+// lookup: 3 queries per address of up to 100 addresses, plus the check.)
 //
 // Bit i of the mask says which of the two sets block i belongs to; the
 // server returns r0 (XOR of the entries of blocks with bit 0) and r1.
@@ -19,8 +22,17 @@ const (
 	queryHeader  = 1 + 1 + 8
 	answerHeader = 1 + 8
 	// MaxBatch bounds the number of queries or answers in one batch.
-	MaxBatch = 8
+	MaxBatch = 512
+	// BatchHeaderSize is the batch framing before the items.
+	BatchHeaderSize = 3
+	batchVersion    = 2
 )
+
+// PutBatchHeader writes the framing of a batch of k items into dst[:3].
+func PutBatchHeader(dst []byte, k int) {
+	dst[0] = batchVersion
+	binary.LittleEndian.PutUint16(dst[1:], uint16(k))
+}
 
 // ErrMalformed is wrapped by every decoding error.
 var ErrMalformed = errors.New("plinko: malformed message")
@@ -134,7 +146,8 @@ func EncodeQueries(qs []*Query) ([]byte, error) {
 	if len(qs) < 1 || len(qs) > MaxBatch {
 		return nil, fmt.Errorf("plinko: batch of %d queries, want 1..%d", len(qs), MaxBatch)
 	}
-	out := []byte{wireVersion, byte(len(qs))}
+	out := make([]byte, BatchHeaderSize)
+	PutBatchHeader(out, len(qs))
 	for i, q := range qs {
 		b, err := q.MarshalBinary()
 		if err != nil {
@@ -153,7 +166,7 @@ func DecodeQueries(p Params, b []byte) ([]*Query, error) {
 	}
 	qs := make([]*Query, n)
 	for i := range qs {
-		s := 2 + i*p.QuerySize()
+		s := BatchHeaderSize + i*p.QuerySize()
 		if qs[i], err = DecodeQuery(p, b[s:s+p.QuerySize()]); err != nil {
 			return nil, fmt.Errorf("batch item %d: %w", i, err)
 		}
@@ -166,7 +179,8 @@ func EncodeAnswers(as []*Answer) ([]byte, error) {
 	if len(as) < 1 || len(as) > MaxBatch {
 		return nil, fmt.Errorf("plinko: batch of %d answers, want 1..%d", len(as), MaxBatch)
 	}
-	out := []byte{wireVersion, byte(len(as))}
+	out := make([]byte, BatchHeaderSize)
+	PutBatchHeader(out, len(as))
 	for i, a := range as {
 		b, err := a.MarshalBinary()
 		if err != nil {
@@ -185,7 +199,7 @@ func DecodeAnswers(p Params, b []byte) ([]*Answer, error) {
 	}
 	as := make([]*Answer, n)
 	for i := range as {
-		s := 2 + i*p.AnswerSize()
+		s := BatchHeaderSize + i*p.AnswerSize()
 		if as[i], err = DecodeAnswer(p, b[s:s+p.AnswerSize()]); err != nil {
 			return nil, fmt.Errorf("batch item %d: %w", i, err)
 		}
@@ -194,18 +208,18 @@ func DecodeAnswers(p Params, b []byte) ([]*Answer, error) {
 }
 
 func batchCount(b []byte, item int) (int, error) {
-	if len(b) < 2 {
+	if len(b) < BatchHeaderSize {
 		return 0, fmt.Errorf("%w: batch of %d bytes", ErrMalformed, len(b))
 	}
-	if b[0] != wireVersion {
-		return 0, fmt.Errorf("%w: batch version %d", ErrMalformed, b[0])
+	if b[0] != batchVersion {
+		return 0, fmt.Errorf("%w: batch format %d, this side speaks %d (update the older of client and server)", ErrMalformed, b[0], batchVersion)
 	}
-	n := int(b[1])
+	n := int(binary.LittleEndian.Uint16(b[1:]))
 	if n < 1 || n > MaxBatch {
 		return 0, fmt.Errorf("%w: batch count %d outside 1..%d", ErrMalformed, n, MaxBatch)
 	}
-	if len(b) != 2+n*item {
-		return 0, fmt.Errorf("%w: batch of %d items has %d bytes, want %d", ErrMalformed, n, len(b), 2+n*item)
+	if len(b) != BatchHeaderSize+n*item {
+		return 0, fmt.Errorf("%w: batch of %d items has %d bytes, want %d", ErrMalformed, n, len(b), BatchHeaderSize+n*item)
 	}
 	return n, nil
 }

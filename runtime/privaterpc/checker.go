@@ -83,8 +83,8 @@ const maxCheckerEntries = 4096
 
 // checkerAnswer looks every user up privately and encodes balances()'s
 // result: for user i and token j, entry j + i*tokens (all tokens are ETH
-// here, so each user's balance repeats tokens times). All users are
-// answered at one block: if the hints move on part way, it starts over.
+// here, so each user's balance repeats tokens times), from one portfolio
+// lookup: all users at one block, in one request.
 func (s *Server) checkerAnswer(ctx context.Context, req request, users []common.Address, tokens int) []byte {
 	var ps []json.RawMessage
 	_ = json.Unmarshal(req.Params, &ps)
@@ -95,34 +95,21 @@ func (s *Server) checkerAnswer(ctx context.Context, req request, users []common.
 			return errorResponse(req.ID, CodeUnserved, "plinko rpc answers a balance check privately at \"latest\" only")
 		}
 	}
-	for attempt := 0; attempt < 3; attempt++ {
-		out := make([]*big.Int, 0, len(users)*tokens)
-		var block uint64
-		moved := false
-		for i, u := range users {
-			bal, err := s.cfg.Balances.Balance(ctx, u)
-			if err != nil {
-				return errorResponse(req.ID, CodeLookup, fmt.Sprintf("private lookup %d of %d for the balance check failed: %v", i+1, len(users), err))
-			}
-			if i > 0 && bal.Block != block {
-				moved = true
-				break
-			}
-			block = bal.Block
-			for range tokens {
-				out = append(out, bal.Wei)
-			}
-		}
-		if moved {
-			continue
-		}
-		enc, err := checkerABI.Methods["balances"].Outputs.Pack(out)
-		if err != nil {
-			return errorResponse(req.ID, CodeLookup, "encoding the balance check: "+err.Error())
-		}
-		result, _ := json.Marshal(hexutil.Bytes(enc))
-		b, _ := json.Marshal(response{JSONRPC: "2.0", ID: req.ID, Result: result})
-		return b
+	bals, err := s.cfg.Balances.BalancesOf(ctx, users)
+	if err != nil {
+		return errorResponse(req.ID, CodeLookup, fmt.Sprintf("private lookup of %d addresses for the balance check failed: %v", len(users), err))
 	}
-	return errorResponse(req.ID, CodeLookup, "the hints moved to a new block during the balance check three times; try again")
+	out := make([]*big.Int, 0, len(users)*tokens)
+	for _, bal := range bals {
+		for range tokens {
+			out = append(out, bal.Wei)
+		}
+	}
+	enc, err := checkerABI.Methods["balances"].Outputs.Pack(out)
+	if err != nil {
+		return errorResponse(req.ID, CodeLookup, "encoding the balance check: "+err.Error())
+	}
+	result, _ := json.Marshal(hexutil.Bytes(enc))
+	b, _ := json.Marshal(response{JSONRPC: "2.0", ID: req.ID, Result: result})
+	return b
 }

@@ -16,13 +16,26 @@ import (
 // a time: the client serializes them).
 type ClientBalances struct{ C *client.Client }
 
-// Balance looks addr up privately: the exact wei at the client's block.
-func (b ClientBalances) Balance(ctx context.Context, addr common.Address) (Balance, error) {
-	res, err := b.C.Lookup(ctx, addr)
-	if err != nil {
-		return Balance{}, err
+// BalancesOf looks addrs up privately in one request (client.LookupMany,
+// padded to its size classes): the exact wei at the client's block.
+func (b ClientBalances) BalancesOf(ctx context.Context, addrs []common.Address) ([]Balance, error) {
+	out := make([]Balance, 0, len(addrs))
+	for len(addrs) > 0 { // a request takes at most client.MaxLookupMany
+		k := min(len(addrs), client.MaxLookupMany)
+		raw := make([][20]byte, k)
+		for i, a := range addrs[:k] {
+			raw[i] = a
+		}
+		res, err := b.C.LookupMany(ctx, raw)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range res {
+			out = append(out, Balance{Wei: r.Wei.ToBig(), Block: r.Block, Found: r.Found})
+		}
+		addrs = addrs[k:]
 	}
-	return Balance{Wei: res.Wei.ToBig(), Block: res.Block, Found: res.Found}, nil
+	return out, nil
 }
 
 // CheckChain compares the upstream's eth_chainId with the chain of the

@@ -33,9 +33,10 @@ type Balance struct {
 }
 
 // Balances answers eth_getBalance privately (runtime/client behind
-// plinko rpc).
+// plinko rpc): the addresses of one call in one request to the pir-server,
+// all at one block.
 type Balances interface {
-	Balance(ctx context.Context, addr common.Address) (Balance, error)
+	BalancesOf(ctx context.Context, addrs []common.Address) ([]Balance, error)
 }
 
 // JSON-RPC error codes of this endpoint (the server-error range).
@@ -215,41 +216,65 @@ func (s *Server) local(ctx context.Context, req request) (out []byte, ok bool) {
 	return nil, false
 }
 
-// balance answers eth_getBalance privately; forward is true when the block
-// asked for cannot be served privately and ForwardUnserved allows it.
-func (s *Server) balance(ctx context.Context, req request) (out []byte, forward bool) {
+// balanceCall is a parsed eth_getBalance.
+type balanceCall struct {
+	req    request
+	addr   common.Address
+	number uint64 // the block asked for; with latest false only
+	latest bool
+}
+
+// parseBalance reads an eth_getBalance call; out is the answer when it is
+// answered without a lookup (bad parameters, a block not served), with
+// forward true when --forward-unserved sends it on.
+func (s *Server) parseBalance(req request) (call balanceCall, out []byte, forward bool) {
+	call.req = req
 	var params []json.RawMessage
 	if err := json.Unmarshal(req.Params, &params); err != nil || len(params) < 1 || len(params) > 2 {
-		return errorResponse(req.ID, codeParams, "eth_getBalance takes [address, block]"), false
+		return call, errorResponse(req.ID, codeParams, "eth_getBalance takes [address, block]"), false
 	}
-	var addr common.Address
-	if err := json.Unmarshal(params[0], &addr); err != nil {
-		return errorResponse(req.ID, codeParams, "eth_getBalance: the first parameter is not an address"), false
+	if err := json.Unmarshal(params[0], &call.addr); err != nil {
+		return call, errorResponse(req.ID, codeParams, "eth_getBalance: the first parameter is not an address"), false
 	}
-	tag, number := "latest", uint64(0)
+	call.latest = true
 	if len(params) == 2 {
-		var s string
-		if err := json.Unmarshal(params[1], &s); err != nil {
-			tag = "object" // EIP-1898 {blockHash} or {blockNumber}
-		} else if n, err := hexutil.DecodeUint64(s); err == nil {
-			tag, number = "number", n
-		} else {
-			tag = s
+		var tag string
+		if err := json.Unmarshal(params[1], &tag); err != nil {
+			out, forward = s.unserved(req, "a block given as an object")
+			return call, out, forward
+		}
+		if n, err := hexutil.DecodeUint64(tag); err == nil {
+			call.latest, call.number = false, n
+		} else if tag != "latest" {
+			out, forward = s.unserved(req, fmt.Sprintf("block %q", tag))
+			return call, out, forward
 		}
 	}
-	if tag != "latest" && tag != "number" {
-		return s.unserved(req, fmt.Sprintf("block %q", tag))
+	return call, nil, false
+}
+
+// answer is the response to call given its private lookup.
+func (s *Server) answer(call balanceCall, bal Balance) (out []byte, forward bool) {
+	if !call.latest && call.number != bal.Block {
+		return s.unserved(call.req, fmt.Sprintf("block %d (the private database is at block %d)", call.number, bal.Block))
 	}
-	bal, err := s.cfg.Balances.Balance(ctx, addr)
+	result, _ := json.Marshal((*hexutil.Big)(bal.Wei))
+	b, _ := json.Marshal(response{JSONRPC: "2.0", ID: call.req.ID, Result: result})
+	return b, false
+}
+
+// balance answers one eth_getBalance privately; forward is true when the
+// block asked for cannot be served privately and ForwardUnserved allows it.
+func (s *Server) balance(ctx context.Context, req request) (out []byte, forward bool) {
+	call, out, forward := s.parseBalance(req)
+	if out != nil || forward {
+		return out, forward
+	}
+	bals, err := s.cfg.Balances.BalancesOf(ctx, []common.Address{call.addr})
 	if err != nil {
 		return errorResponse(req.ID, CodeLookup, "private lookup failed: "+err.Error()), false
 	}
-	if tag == "number" && number != bal.Block {
-		return s.unserved(req, fmt.Sprintf("block %d (the private database is at block %d)", number, bal.Block))
-	}
-	result, _ := json.Marshal((*hexutil.Big)(bal.Wei))
-	b, _ := json.Marshal(response{JSONRPC: "2.0", ID: req.ID, Result: result})
-	return b, false
+	return s.answer(call, bals[0])
 }
 
 func (s *Server) unserved(req request, what string) ([]byte, bool) {
@@ -268,10 +293,25 @@ func (s *Server) batch(ctx context.Context, elems []json.RawMessage) []byte {
 	var fwd []json.RawMessage
 	var fwdAt []int
 	var fwdIDs []json.RawMessage
+	// The batch's eth_getBalance calls: one portfolio lookup for all.
+	var calls []balanceCall
+	var callAt []int
 	for i, e := range elems {
 		var req request
 		if err := json.Unmarshal(e, &req); err != nil {
 			out[i] = errorResponse(nil, codeInvalidReq, "invalid request in batch: "+err.Error())
+			continue
+		}
+		if req.Method == "eth_getBalance" {
+			call, r, forward := s.parseBalance(req)
+			switch {
+			case forward:
+				fwd, fwdAt, fwdIDs = append(fwd, e), append(fwdAt, i), append(fwdIDs, req.ID)
+			case r != nil:
+				out[i] = r
+			default:
+				calls, callAt = append(calls, call), append(callAt, i)
+			}
 			continue
 		}
 		if r, ok := s.local(ctx, req); ok {
@@ -281,6 +321,26 @@ func (s *Server) batch(ctx context.Context, elems []json.RawMessage) []byte {
 			continue
 		}
 		fwd, fwdAt, fwdIDs = append(fwd, e), append(fwdAt, i), append(fwdIDs, req.ID)
+	}
+	if len(calls) > 0 {
+		addrs := make([]common.Address, len(calls))
+		for k, c := range calls {
+			addrs[k] = c.addr
+		}
+		bals, err := s.cfg.Balances.BalancesOf(ctx, addrs)
+		for k, c := range calls {
+			if err != nil {
+				out[callAt[k]] = errorResponse(c.req.ID, CodeLookup, "private lookup failed: "+err.Error())
+				continue
+			}
+			r, forward := s.answer(c, bals[k])
+			if forward {
+				raw, _ := json.Marshal(c.req)
+				fwd, fwdAt, fwdIDs = append(fwd, raw), append(fwdAt, callAt[k]), append(fwdIDs, c.req.ID)
+				continue
+			}
+			out[callAt[k]] = r
+		}
 	}
 	if len(fwd) > 0 {
 		body, _ := json.Marshal(fwd)
