@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"slices"
 	"time"
 
 	"github.com/plinko-pir/plinko/runtime/keyword"
@@ -158,6 +159,59 @@ func PadAddresses(n int) int {
 		}
 	}
 	return MaxLookupMany
+}
+
+// Known answers a lookup of addr from the client's own state, with no
+// request at all, when earlier lookups read all its positions (the deltas
+// keep those entries current): the balance at the hints' block, as exact
+// as a private lookup. ok is false when a lookup is needed. It does not
+// sync: callers keep the hints fresh on a schedule of their own (plinko
+// rpc syncs every block time), so that what the CDN sees does not follow
+// the user's polling either.
+func (c *Client) Known(addr [20]byte) (res Result, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.s
+	if s == nil {
+		return Result{}, false
+	}
+	tag, pos := s.kw.Locate(addr)
+	var three [keyword.Ways][]byte
+	for w, x := range pos {
+		e, ok := s.pl.Cached(x)
+		if !ok {
+			return Result{}, false
+		}
+		three[w] = e
+	}
+	res = Result{ChainID: s.man.ChainID, Epoch: s.epoch, Block: s.block, BlockHash: s.blockHash}
+	res.Wei, res.Found = keyword.Match(tag, three)
+	return res, true
+}
+
+// Cover sends one request shaped like a lookup, for random indices: cover
+// traffic on a schedule that does not depend on what the user looks up.
+// It uses 3 queries of the hint budget, like a lookup.
+func (c *Client) Cover(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.ready(ctx); err != nil {
+		return err
+	}
+	_, _, err := c.queryIndices(ctx, func(s *session) ([]uint64, error) {
+		idx := make([]uint64, 0, queriesPerLookup)
+		for len(idx) < queriesPerLookup {
+			x, err := randIndex(c.rand, s.params.N)
+			if err != nil {
+				return nil, err
+			}
+			if !slices.Contains(idx, x) {
+				idx = append(idx, x)
+			}
+		}
+		return idx, nil
+	})
+	return err
 }
 
 // LookupIndex privately reads the raw entry at one database index (one

@@ -79,3 +79,45 @@ func TestRequestClass(t *testing.T) {
 		t.Logf("n = %d: %d addresses a request, %d bytes", tc.n, got, size)
 	}
 }
+
+// TestKnownAndCover: after a lookup, the address is answered from the
+// client's own state with no request, and stays exact as deltas change
+// it; a cover request is shaped like a lookup.
+func TestKnownAndCover(t *testing.T) {
+	ctx := context.Background()
+	e := newTestEnv(t, 400)
+	c := e.newClient(nil)
+	if _, ok := c.Known(e.accounts[0].Address); ok {
+		t.Fatal("known before any hints")
+	}
+	r := rand.New(rand.NewPCG(9, 9))
+	for i := 0; i < 6; i++ {
+		e.checkLookup(c, e.accounts[i], true)
+	}
+	sent := len(e.queries)
+	for round := 0; round < 5; round++ {
+		e.advance(200, 0, r) // most of the 400 accounts change
+		if err := c.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 6; i++ {
+			a := e.accounts[i]
+			got, ok := c.Known(a.Address)
+			if !ok || !got.Found || !got.Wei.Eq(&a.Balance) || got.Epoch != c.Status().Epoch {
+				t.Fatalf("round %d, account %d: known %v, %s wei at epoch %d; want %s at %d", round, i, ok, got.Wei.Dec(), got.Epoch, a.Balance.Dec(), c.Status().Epoch)
+			}
+		}
+	}
+	if len(e.queries) != sent {
+		t.Fatalf("answering known addresses sent %d requests", len(e.queries)-sent)
+	}
+	if _, ok := c.Known(unknownAccount(r).Address); ok {
+		t.Fatal("an address never looked up is known")
+	}
+	if err := c.Cover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.queries) != sent+1 || e.queries[len(e.queries)-1] != queriesPerRequest {
+		t.Fatalf("cover: %d requests, last of %d queries; want 1 of %d", len(e.queries)-sent, e.queries[len(e.queries)-1], queriesPerRequest)
+	}
+}

@@ -731,6 +731,17 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 }
 
+// QueryBatchesAnswered is the running pir-server's count of answered
+// requests (tests check that a poll sends none).
+func (s *System) QueryBatchesAnswered() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pir == nil {
+		return 0
+	}
+	return s.pir.Answered()
+}
+
 // Status is the one-line summary Run prints now and then: how far the
 // chain, the published data and the pir-server are, and how busy it was.
 func (s *System) Status() string {

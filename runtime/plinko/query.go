@@ -395,6 +395,21 @@ func (c *Client) reconstruct(qs []*Query, as []*Answer) ([][]byte, error) {
 	return out, nil
 }
 
+// Cached returns the entry at index when an earlier query read it; the
+// cache is kept current by ApplyDelta, so a repeated lookup can be
+// answered from it with no query at all.
+func (c *Client) Cached(index uint64) ([]byte, bool) {
+	v, ok := c.cache[index]
+	if !ok {
+		return nil, false
+	}
+	out := make([]byte, c.p.EntrySize)
+	for k, w := range v {
+		binary.LittleEndian.PutUint64(out[8*k:], w)
+	}
+	return out, true
+}
+
 // Owed lists the indices whose replacement hints still lack their value:
 // queries that were sent and never reconstructed (a network error, a
 // refused answer, a crash after saving). Until a query for the index

@@ -149,6 +149,19 @@ func TestPrivateRPC(t *testing.T) {
 				}
 				t.Logf("%s: %s wei at block %d, the chain agrees", addr.Hex(), got, block)
 			}
+			// Polling an address already looked up sends nothing to the
+			// pir-server: it is answered from the client's state.
+			asked := sys.QueryBatchesAnswered()
+			for range 5 {
+				got, err := ec.BalanceAt(ctx, looked[0], nil)
+				want, werr := chain.BalanceAt(ctx, looked[0], new(big.Int).SetUint64(c.Status().Block))
+				if err != nil || werr != nil || got.Cmp(want) != 0 {
+					t.Fatalf("poll: %v (%v), the chain %v (%v)", got, err, want, werr)
+				}
+			}
+			if n := sys.QueryBatchesAnswered() - asked; n != 0 {
+				t.Fatalf("5 polls of a known address sent %d requests to the pir-server", n)
+			}
 			// MetaMask's ETH-only balance check of two accounts.
 			checker := common.HexToAddress("0xb1f8e55c7f64d203c1400b9d8555d050f94adf39")
 			users := []common.Address{looked[0], looked[1]}

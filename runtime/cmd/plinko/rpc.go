@@ -21,6 +21,7 @@ func init() {
 	var pass passphraseFlags
 	var rpcCfg privaterpc.Config
 	var listen string
+	var syncEvery, coverEvery time.Duration
 	cmd := &cobra.Command{
 		Use:   "rpc --upstream URL [--upstream-ws URL] [--cdn URL] [--pir URL] [--state DIR] [--listen 127.0.0.1:8545]",
 		Short: "A local Ethereum JSON-RPC endpoint for your wallet: balances by private lookup, the rest from your node",
@@ -32,6 +33,10 @@ that would tell the upstream an address (nonce, code, storage, token
 balances, log filters on an address): those are refused with a JSON-RPC
 error naming the method (--forward-leaky forwards them, logged by method).
 Subscriptions (eth_subscribe) need --upstream-ws.
+
+An address looked up before is answered from the hints' own state (a poll
+sends nothing); deltas are fetched every --sync-every and a cover request
+goes to the pir-server about every --cover-every, whatever the wallet does.
 
 The hints live in --state, encrypted at rest, as for plinko balance (one
 state per CDN; plinko balance waits while plinko rpc holds it).`,
@@ -86,6 +91,7 @@ state per CDN; plinko balance waits while plinko rpc holds it).`,
 			st := c.Status()
 			fmt.Fprintf(cmd.OutOrStdout(), "rpc: http://%s (WebSocket: ws://%s)\nupstream: %s\nhints at block %d; set the rpc URL as your wallet's network RPC URL\n",
 				ln.Addr(), ln.Addr(), rpcCfg.Upstream, st.Block)
+			go privaterpc.Maintain(cmd.Context(), c, syncEvery, coverEvery, log)
 			errc := make(chan error, 1)
 			go func() { errc <- hs.Serve(ln) }()
 			select {
@@ -104,6 +110,8 @@ state per CDN; plinko balance waits while plinko rpc holds it).`,
 	f.BoolVar(&rpcCfg.ForwardLeaky, "forward-leaky", false, "forward calls that carry an address instead of refusing them (each is logged by method)")
 	f.BoolVar(&rpcCfg.ForwardUnserved, "forward-unserved", false, "forward eth_getBalance for blocks the hints cannot answer (pending, old blocks) instead of refusing it")
 	f.StringVar(&listen, "listen", "127.0.0.1:8545", "loopback HOST:PORT to serve JSON-RPC on")
+	f.DurationVar(&syncEvery, "sync-every", 12*time.Second, "how often to fetch new block deltas (on a schedule, not when the wallet asks)")
+	f.DurationVar(&coverEvery, "cover-every", 10*time.Minute, "mean time between cover requests to the pir-server, sent whatever the wallet does (0: none)")
 	f.StringVar(&cfg.CDN, "cdn", defaultCDN, "CDN base URL (manifest.json, snapshot, deltas)")
 	f.StringVar(&cfg.PIR, "pir", defaultPIR, "pir-server base URL")
 	f.StringVar(&cfg.StateDir, "state", balance.DefaultStateDir(), "directory keeping the hints between runs")
