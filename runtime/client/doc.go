@@ -10,7 +10,14 @@
 //	c, err := client.New(client.Config{CDN: cdnURL, PIR: pirURL, Store: client.NewDirStore(dir)})
 //	err = c.Sync(ctx)                      // first time: stream snapshot, build hints; later: apply deltas
 //	res, err := c.Lookup(ctx, addr)        // res.Wei (exact), res.Found, res.ChainID, res.Epoch, res.Block, res.BlockHash
-//	st := c.Status()                       // epoch, block, queries left
+//	many, err := c.LookupMany(ctx, addrs)  // a portfolio in one request, padded to 1, 5, 20 or 100 addresses
+//	res, ok := c.Known(addr)               // an address looked up before, from the client's state: no request
+//	err = c.Cover(ctx)                     // a lookup-shaped request for random indices (cover traffic)
+//	st := c.Status()                       // chain, epoch, block, queries left
+//
+// These are the API a Go program embeds (the examples in example_test.go
+// run against a whole deployment on loopback: look up one address, look up
+// many, follow new blocks); plinko balance and plinko rpc are built on it.
 //
 // What leaves the machine: GET requests for manifest.json, head.json, the
 // snapshot and deltas/<epoch>.delta (the same for every client), and POST
