@@ -105,7 +105,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveWS(w, r)
 		return
 	}
+	// Web pages (the EIP-1193 provider in runtime/wallet/static/provider.js)
+	// call it from their own origin, public sites included (Chrome's
+	// Private Network Access asks before a public page reaches loopback).
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Headers", "Content-Type")
+	h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+	if r.Header.Get("Access-Control-Request-Private-Network") == "true" {
+		h.Set("Access-Control-Allow-Private-Network", "true")
+	}
 	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Max-Age", "600")
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
@@ -193,6 +204,12 @@ func (s *Server) handle(ctx context.Context, body []byte) []byte {
 func (s *Server) local(ctx context.Context, req request) (out []byte, ok bool) {
 	if req.Method == "" {
 		return errorResponse(req.ID, codeInvalidReq, "invalid request: no method"), true
+	}
+	if req.Method == "plinko_status" {
+		// How a page's provider tells plinko rpc from a plain node.
+		result, _ := json.Marshal(map[string]any{"private": true})
+		b, _ := json.Marshal(response{JSONRPC: "2.0", ID: req.ID, Result: result})
+		return b, true
 	}
 	switch classify(req.Method, req.Params) {
 	case private:

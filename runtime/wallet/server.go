@@ -243,6 +243,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	switch p := r.URL.Path; p {
+	case "/provider.js", "/worker.js", "/config.json":
+		// The EIP-1193 provider runs on other sites' pages and loads these.
+		h.Set("Access-Control-Allow-Origin", "*")
+	}
+	if strings.HasPrefix(r.URL.Path, "/wasm/") {
+		h.Set("Access-Control-Allow-Origin", "*")
+	}
 	switch p := r.URL.Path; {
 	case p == "/healthz":
 		writeText(w, http.StatusOK, "ok")
