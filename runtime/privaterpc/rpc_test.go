@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum"
-	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/ethclient"
@@ -165,7 +164,7 @@ func TestPrivateRPC(t *testing.T) {
 			// MetaMask's ETH-only balance check of two accounts.
 			checker := common.HexToAddress("0xb1f8e55c7f64d203c1400b9d8555d050f94adf39")
 			users := []common.Address{looked[0], looked[1]}
-			data, err := checkerABI.Pack("balances", users, []common.Address{{}})
+			data, err := privaterpc.CheckerABI.Pack("balances", users, []common.Address{{}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -173,7 +172,7 @@ func TestPrivateRPC(t *testing.T) {
 			if err != nil {
 				t.Fatalf("balance check: %v", err)
 			}
-			vals, err := checkerABI.Unpack("balances", out)
+			vals, err := privaterpc.CheckerABI.Unpack("balances", out)
 			if err != nil {
 				t.Fatalf("balance check answer: %v", err)
 			}
@@ -242,16 +241,6 @@ func TestPrivateRPC(t *testing.T) {
 		})
 	}
 }
-
-var checkerABI = func() abi.ABI {
-	a, err := abi.JSON(strings.NewReader(`[{"name":"balances","type":"function","stateMutability":"view",
-		"inputs":[{"name":"users","type":"address[]"},{"name":"tokens","type":"address[]"}],
-		"outputs":[{"name":"","type":"uint256[]"}]}]`))
-	if err != nil {
-		panic(err)
-	}
-	return a
-}()
 
 func wantCode(t *testing.T, err error, code int) {
 	t.Helper()

@@ -23,6 +23,16 @@ import (
 // byte in the middle of every snapshot it passes on (what a broken proxy or
 // disk would do). Manifest, head and deltas pass unchanged.
 func corruptingCDN(t *testing.T, cdn string) string {
+	return snapshotProxy(t, cdn, func(resp *http.Response) {
+		resp.Body = &flipReader{r: resp.Body, at: resp.ContentLength / 2}
+	})
+}
+
+// snapshotProxy is a reverse proxy in front of the CDN that passes every
+// file on unchanged but the snapshot, whose response wrap may change. It
+// asks for identity encoding (wrap sees the bytes, not a gzip stream) and
+// whole files (no Range).
+func snapshotProxy(t *testing.T, cdn string, wrap func(*http.Response)) string {
 	t.Helper()
 	target, err := url.Parse(cdn)
 	if err != nil {
@@ -32,15 +42,14 @@ func corruptingCDN(t *testing.T, cdn string) string {
 	director := rp.Director
 	rp.Director = func(r *http.Request) {
 		director(r)
-		r.Header.Set("Accept-Encoding", "identity") // corrupt the bytes, not a gzip stream
+		r.Header.Set("Accept-Encoding", "identity")
 		r.Header.Del("Range")
 	}
+	rp.FlushInterval = -1
 	rp.ModifyResponse = func(resp *http.Response) error {
-		name := resp.Request.URL.Path
-		if resp.StatusCode != 200 || strings.HasSuffix(name, ".json") || strings.Contains(name, "/deltas/") || strings.HasSuffix(name, "/metrics") {
-			return nil
+		if resp.StatusCode == http.StatusOK && strings.Contains(resp.Request.URL.Path, "snapshot-") {
+			wrap(resp)
 		}
-		resp.Body = &flipReader{r: resp.Body, at: resp.ContentLength / 2}
 		return nil
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -143,36 +141,12 @@ func closedPort(t *testing.T) string {
 	return addr
 }
 
-// slowCDN is a reverse proxy in front of the CDN that passes snapshot bytes
-// on at rate bytes per second (uncompressed), so a test can watch the
-// download happen.
+// slowCDN passes snapshot bytes on at rate bytes per second (uncompressed),
+// so a test can watch the download happen.
 func slowCDN(t *testing.T, cdn string, rate int) string {
-	t.Helper()
-	target, err := url.Parse(cdn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := httputil.NewSingleHostReverseProxy(target)
-	director := rp.Director
-	rp.Director = func(r *http.Request) {
-		director(r)
-		r.Header.Set("Accept-Encoding", "identity")
-	}
-	rp.FlushInterval = -1
-	rp.ModifyResponse = func(resp *http.Response) error {
-		if strings.Contains(resp.Request.URL.Path, "snapshot-") {
-			resp.Body = &slowReader{r: resp.Body, rate: rate}
-		}
-		return nil
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return "http://" + ln.Addr().String()
+	return snapshotProxy(t, cdn, func(resp *http.Response) {
+		resp.Body = &slowReader{r: resp.Body, rate: rate}
+	})
 }
 
 type slowReader struct {
