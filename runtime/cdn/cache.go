@@ -223,8 +223,10 @@ func (g *gzipStore) ensure(ctx context.Context, name string, sum [32]byte) {
 	g.mu.Unlock()
 
 	noPay, err := g.compress(ctx, name, sum)
-	if err != nil {
+	if err != nil && ctx.Err() == nil { // a shutdown mid-compression is no news
 		g.log.Warn("precompressing", "file", name, "err", err)
+	}
+	if err != nil {
 		noPay = true // do not retry on every request; a restart retries
 	}
 	g.mu.Lock()
