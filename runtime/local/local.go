@@ -646,6 +646,20 @@ func (s *System) WaitReady(ctx context.Context) error {
 	return waitHTTP(ctx, s.PIRURL+"/readyz")
 }
 
+// WaitEpoch waits until the updater has published epoch e (or a later one).
+func (s *System) WaitEpoch(ctx context.Context, e uint64) error {
+	for {
+		if h, err := s.public.ReadHead(); err == nil && h.Epoch >= e {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("local: waiting for epoch %d: %w", e, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // Err reports the first component that stopped on its own.
 func (s *System) Err() <-chan error { return s.errc }
 

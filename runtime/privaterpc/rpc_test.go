@@ -84,15 +84,8 @@ func TestPrivateRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A few blocks in, so that block 0 is an old one.
-	for {
-		if h, err := sys.Published().ReadHead(); err == nil && h.BlockNumber >= 3 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("no block 3 published")
-		case <-time.After(100 * time.Millisecond):
-		}
+	if err := sys.WaitEpoch(ctx, 3); err != nil { // epoch = block on this chain
+		t.Fatal(err)
 	}
 	upstream, rec := recordingUpstream(t, sys.RPCURL)
 	c, err := client.New(client.Config{CDN: sys.CDNURL, PIR: sys.PIRURL})

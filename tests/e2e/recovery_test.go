@@ -49,15 +49,8 @@ func TestRecoverLostData(t *testing.T) {
 	sys := start()
 	// Some blocks in, so that the client's hints are of a dataset with a
 	// history (db-gen's epoch is the block number it read).
-	for {
-		if h, err := sys.Published().ReadHead(); err == nil && h.Epoch >= 10 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("no epoch 10 published")
-		case <-time.After(100 * time.Millisecond):
-		}
+	if err := sys.WaitEpoch(ctx, 10); err != nil {
+		t.Fatal(err)
 	}
 	store := &client.MemStore{}
 	c, err := client.New(client.Config{CDN: sys.CDNURL, PIR: sys.PIRURL, Store: store})
