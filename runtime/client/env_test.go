@@ -17,6 +17,7 @@ import (
 	"github.com/holiman/uint256"
 
 	"github.com/plinko-pir/plinko/runtime/cdn"
+	"github.com/plinko-pir/plinko/runtime/client/clienttest"
 	"github.com/plinko-pir/plinko/runtime/dataset"
 	"github.com/plinko-pir/plinko/runtime/keyword"
 	"github.com/plinko-pir/plinko/runtime/plinko"
@@ -52,7 +53,7 @@ type testEnv struct {
 const testStartBlock = 100
 
 // testChainID is the chain the env's files name.
-const testChainID = 31337
+const testChainID = clienttest.ChainID
 
 // account is one funded address of the env with its exact balance.
 type account struct {
@@ -60,19 +61,8 @@ type account struct {
 	Balance uint256.Int
 }
 
-// randomWei is a non-zero balance of any width an entry holds, a tenth of
-// them dust under 1 gwei.
-func randomWei(r *rand.Rand) uint256.Int {
-	if r.IntN(10) == 0 {
-		return *uint256.NewInt(r.Uint64N(1e9-1) + 1)
-	}
-	w := uint256.Int{r.Uint64(), r.Uint64() & (1<<32 - 1), 0, 0}
-	w.Rsh(&w, uint(r.IntN(keyword.BalanceBits)))
-	if w.IsZero() {
-		w.SetOne()
-	}
-	return w
-}
+// randomWei is a non-zero balance of any width an entry holds.
+var randomWei = clienttest.RandomWei
 
 func randomAccount(r *rand.Rand) account {
 	var a account

@@ -67,7 +67,13 @@ func getBenchEnv(b *testing.B, k OffsetKind) *benchEnv {
 		benchDB = make([]byte, p.DBSize())
 		mrand.NewChaCha8([32]byte{42}).Read(benchDB[:benchN*8])
 	}
-	db := bytes.Clone(benchDB)
+	e := newBenchEnv(b, p, bytes.Clone(benchDB))
+	benchEnvs[k] = e
+	return e
+}
+
+// newBenchEnv is a server over db and a client with hints built from it.
+func newBenchEnv(b *testing.B, p Params, db []byte) *benchEnv {
 	srv, err := NewServer(p, db)
 	if err != nil {
 		b.Fatal(err)
@@ -83,9 +89,7 @@ func getBenchEnv(b *testing.B, k OffsetKind) *benchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e := &benchEnv{p: p, db: db, srv: srv, cl: cl, state: st}
-	benchEnvs[k] = e
-	return e
+	return &benchEnv{p: p, db: db, srv: srv, cl: cl, state: st}
 }
 
 func BenchmarkPlinkoHintInit(b *testing.B) {
@@ -390,22 +394,7 @@ func deployedEnv(b *testing.B) *benchEnv {
 	}
 	db := make([]byte, p.DBSize())
 	mrand.NewChaCha8([32]byte{45}).Read(db[:benchN*uint64(deployedEntry)])
-	srv, err := NewServer(p, db)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cl, err := NewClient(p, seedReader{mrand.NewChaCha8([32]byte{7})})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cl.HintInit(bytes.NewReader(db), nil); err != nil {
-		b.Fatal(err)
-	}
-	st, err := cl.MarshalBinary()
-	if err != nil {
-		b.Fatal(err)
-	}
-	deployedBenchEnv = &benchEnv{p: p, db: db, srv: srv, cl: cl, state: st}
+	deployedBenchEnv = newBenchEnv(b, p, db)
 	return deployedBenchEnv
 }
 

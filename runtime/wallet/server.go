@@ -243,12 +243,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	switch p := r.URL.Path; p {
-	case "/provider.js", "/worker.js", "/config.json":
+	if p := r.URL.Path; p == "/provider.js" || p == "/worker.js" || p == "/config.json" || strings.HasPrefix(p, "/wasm/") {
 		// The EIP-1193 provider runs on other sites' pages and loads these.
-		h.Set("Access-Control-Allow-Origin", "*")
-	}
-	if strings.HasPrefix(r.URL.Path, "/wasm/") {
 		h.Set("Access-Control-Allow-Origin", "*")
 	}
 	switch p := r.URL.Path; {
