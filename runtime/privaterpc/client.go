@@ -28,7 +28,7 @@ func (b ClientBalances) BalancesOf(ctx context.Context, addrs []common.Address) 
 	var at []int
 	for i, a := range addrs {
 		if r, ok := b.C.Known(a); ok {
-			out[i] = Balance{Wei: r.Wei.ToBig(), Block: r.Block, Found: r.Found}
+			out[i] = Balance{Wei: r.Wei.ToBig(), Block: r.Block}
 			continue
 		}
 		unknown, at = append(unknown, a), append(at, i)
@@ -56,7 +56,7 @@ func (b ClientBalances) lookup(ctx context.Context, addrs []common.Address) ([]B
 			return nil, err
 		}
 		for _, r := range res {
-			out = append(out, Balance{Wei: r.Wei.ToBig(), Block: r.Block, Found: r.Found})
+			out = append(out, Balance{Wei: r.Wei.ToBig(), Block: r.Block})
 		}
 		addrs = addrs[k:]
 	}

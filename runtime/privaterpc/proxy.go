@@ -29,7 +29,6 @@ import (
 type Balance struct {
 	Wei   *big.Int // exact
 	Block uint64   // the block it is valid at
-	Found bool     // the account has an entry (absent: zero)
 }
 
 // Balances answers eth_getBalance privately (runtime/client behind

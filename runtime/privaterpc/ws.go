@@ -3,6 +3,8 @@ package privaterpc
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -91,7 +93,7 @@ func (c *wsConn) toUpstream(msg []byte) error {
 	if c.up == nil {
 		up, _, err := websocket.DefaultDialer.Dial(c.s.cfg.UpstreamWS, nil)
 		if err != nil {
-			return &upstreamError{url: c.s.cfg.UpstreamWS, err: err}
+			return fmt.Errorf("upstream %s: %w", c.s.cfg.UpstreamWS, err)
 		}
 		c.up = up
 		go func() {
@@ -117,18 +119,4 @@ func (c *wsConn) close() {
 	c.client.Close()
 }
 
-type upstreamError struct {
-	url string
-	err error
-}
-
-func (e *upstreamError) Error() string { return "upstream " + e.url + ": " + e.err.Error() }
-func (e *upstreamError) Unwrap() error { return e.err }
-
-var errSubscriptions = subscriptionsError{}
-
-type subscriptionsError struct{}
-
-func (subscriptionsError) Error() string {
-	return "subscriptions need the node's WebSocket URL: start plinko rpc with --upstream-ws ws://…"
-}
+var errSubscriptions = errors.New("subscriptions need the node's WebSocket URL: start plinko rpc with --upstream-ws ws://…")
