@@ -306,9 +306,12 @@ func (s *Server) unserved(req request, what string) ([]byte, bool) {
 // then puts the answers back in the order asked.
 func (s *Server) batch(ctx context.Context, elems []json.RawMessage) []byte {
 	out := make([]json.RawMessage, len(elems))
-	var fwd []json.RawMessage
-	var fwdAt []int
-	var fwdIDs []json.RawMessage
+	// A call to forward: its bytes, its place in the batch, its id.
+	type forwarded struct {
+		raw, id json.RawMessage
+		at      int
+	}
+	var fwd []forwarded
 	// The batch's eth_getBalance calls: one portfolio lookup for all.
 	var calls []balanceCall
 	var callAt []int
@@ -322,7 +325,7 @@ func (s *Server) batch(ctx context.Context, elems []json.RawMessage) []byte {
 			call, r, forward := s.parseBalance(req)
 			switch {
 			case forward:
-				fwd, fwdAt, fwdIDs = append(fwd, e), append(fwdAt, i), append(fwdIDs, req.ID)
+				fwd = append(fwd, forwarded{e, req.ID, i})
 			case r != nil:
 				out[i] = r
 			default:
@@ -336,7 +339,7 @@ func (s *Server) batch(ctx context.Context, elems []json.RawMessage) []byte {
 			}
 			continue
 		}
-		fwd, fwdAt, fwdIDs = append(fwd, e), append(fwdAt, i), append(fwdIDs, req.ID)
+		fwd = append(fwd, forwarded{e, req.ID, i})
 	}
 	if len(calls) > 0 {
 		addrs := make([]common.Address, len(calls))
@@ -352,14 +355,18 @@ func (s *Server) batch(ctx context.Context, elems []json.RawMessage) []byte {
 			r, forward := s.answer(c, bals[k])
 			if forward {
 				raw, _ := json.Marshal(c.req)
-				fwd, fwdAt, fwdIDs = append(fwd, raw), append(fwdAt, callAt[k]), append(fwdIDs, c.req.ID)
+				fwd = append(fwd, forwarded{raw, c.req.ID, callAt[k]})
 				continue
 			}
 			out[callAt[k]] = r
 		}
 	}
 	if len(fwd) > 0 {
-		body, _ := json.Marshal(fwd)
+		raws := make([]json.RawMessage, len(fwd))
+		for k, f := range fwd {
+			raws[k] = f.raw
+		}
+		body, _ := json.Marshal(raws)
 		resp, err := s.post(ctx, body)
 		var answers []json.RawMessage
 		if err == nil {
@@ -376,17 +383,16 @@ func (s *Server) batch(ctx context.Context, elems []json.RawMessage) []byte {
 				byID[string(bytes.TrimSpace(r.ID))] = a
 			}
 		}
-		for k, i := range fwdAt {
-			id := fwdIDs[k]
-			if id == nil {
+		for _, f := range fwd {
+			if f.id == nil {
 				continue // a notification
 			}
-			if a, ok := byID[string(bytes.TrimSpace(id))]; ok {
-				out[i] = a
+			if a, ok := byID[string(bytes.TrimSpace(f.id))]; ok {
+				out[f.at] = a
 			} else if err != nil {
-				out[i] = errorResponse(id, CodeUpstream, err.Error())
+				out[f.at] = errorResponse(f.id, CodeUpstream, err.Error())
 			} else {
-				out[i] = errorResponse(id, CodeUpstream, "the upstream node did not answer this call of the batch")
+				out[f.at] = errorResponse(f.id, CodeUpstream, "the upstream node did not answer this call of the batch")
 			}
 		}
 	}
